@@ -1,0 +1,143 @@
+"""TorchRL constructors for the sparse tasks."""
+
+from __future__ import annotations
+
+import torch
+from torchrl.data import Composite, Unbounded
+from tensordict import TensorDictBase
+from torchrl.envs import Compose, DoubleToFloat, EnvBase, RewardSum, StepCounter, Transform, TransformedEnv
+from torchrl.envs.libs.gym import GymEnv, GymWrapper, default_info_dict_reader, set_gym_backend
+
+from gild_torchrl.envs.pointnav import PointNavEnv
+from gild_torchrl.envs.sparse import SPARSE_IDS, SPARSE_THRESHOLDS, SparseRewardWrapper, base_task_id
+
+__all__ = ["make_env", "EpisodeSum", "POINTNAV_NAMES", "INFO_KEYS"]
+
+POINTNAV_NAMES = ("PointNav", "PointNav-v0")
+#: Info entries every env of this package writes next to the reward (under "next").
+INFO_KEYS = ("dense_reward", "x_position")
+
+
+def _info_reader() -> default_info_dict_reader:
+    spec = Composite({key: Unbounded((), dtype=torch.float64) for key in INFO_KEYS}, shape=())
+    return default_info_dict_reader(list(INFO_KEYS), spec=spec)
+
+
+def make_env(
+    name: str,
+    sparse: bool = True,
+    seed: int | None = None,
+    device: torch.device | str = "cpu",
+    threshold: float | None = None,
+    batch_size: int | tuple[int, ...] = (),
+    **kwargs,
+) -> TransformedEnv:
+    """Build a sparse (or dense) task as a TorchRL env ready for collectors and losses.
+
+    Args:
+        name: one of the paper's tasks by dense or sparse id ("Hopper-v5", "SparseHopper-v5", ...),
+            ``"PointNav"``, or any Gymnasium id that reports ``info["x_position"]`` together with
+            an explicit ``threshold``.
+        sparse: gate the reward (training); ``False`` gives the dense task (evaluation, demos).
+        seed: seeds the env (``env.set_seed``) when given.
+        device: device of the env's tensordicts.
+        threshold: gate distance; defaults to the paper's value for its four tasks.
+        batch_size: PointNav only (the MuJoCo tasks are single envs; batch them with ParallelEnv).
+        **kwargs: passed to ``gym.make`` or to :class:`PointNavEnv`.
+
+    The env writes ``observation`` (float32), ``action``, ``("next", "reward")`` (sparse or
+    dense), ``("next", "dense_reward")``, ``("next", "x_position")``, ``("next", "step_count")``,
+    ``("next", "episode_reward")`` and ``("next", "episode_dense_reward")`` (running sums), and
+    ``done``/``terminated``/``truncated``.
+    """
+    if name in POINTNAV_NAMES:
+        base: EnvBase = PointNavEnv(batch_size=batch_size, device=device, **kwargs)
+    else:
+        if batch_size not in ((), [], None, 1, (1,)):
+            raise ValueError(
+                f"make_env: batch_size={batch_size!r} is only supported for PointNav; "
+                f"batch {name!r} with torchrl.envs.ParallelEnv instead"
+            )
+        base_id = base_task_id(name)
+        if threshold is None and sparse:
+            if base_id not in SPARSE_THRESHOLDS:
+                raise ValueError(
+                    f"make_env: task {name!r} has no default sparse threshold; pass threshold=... "
+                    f"or use one of {sorted(SPARSE_IDS)} / {sorted(SPARSE_THRESHOLDS)} or 'PointNav'"
+                )
+        with set_gym_backend("gymnasium"):
+            if sparse and threshold is None and not kwargs:
+                # The registered sparse id (so that the registration itself is what runs).
+                base = GymEnv(f"Sparse{base_id}", device=device)
+            else:
+                import gymnasium as gym
+
+                gym_env = gym.make(base_id, **kwargs)
+                gate = (threshold if threshold is not None else SPARSE_THRESHOLDS[base_id]) if sparse else None
+                base = GymWrapper(SparseRewardWrapper(gym_env, threshold=gate), device=device)
+        base.set_info_dict_reader(_info_reader())
+    transforms = [] if sparse or name not in POINTNAV_NAMES else [_DenseRewardFromInfo()]
+    env = TransformedEnv(
+        base,
+        Compose(
+            *transforms,
+            DoubleToFloat(),
+            StepCounter(),
+            RewardSum(),
+            EpisodeSum("dense_reward", "episode_dense_reward"),
+        ),
+    )
+    if seed is not None:
+        env.set_seed(seed)
+    return env
+
+
+class _DenseRewardFromInfo(Transform):
+    """Copy ``("next", "dense_reward")`` into the reward (PointNav's dense variant)."""
+
+    def __init__(self):
+        super().__init__(in_keys=["dense_reward"], out_keys=["reward"])
+
+    def _step(self, tensordict: TensorDictBase, next_tensordict: TensorDictBase) -> TensorDictBase:
+        next_tensordict.set("reward", next_tensordict.get("dense_reward").unsqueeze(-1).to(torch.float32))
+        return next_tensordict
+
+    def _reset(self, tensordict, tensordict_reset):
+        return tensordict_reset
+
+
+class EpisodeSum(Transform):
+    """Running episode sum of an observation-side entry (RewardSum only accepts reward-spec keys).
+
+    Used for ``episode_dense_reward``, the dense return so far, shape ``(*batch, 1)``.
+    """
+
+    def __init__(self, in_key: str = "dense_reward", out_key: str = "episode_dense_reward"):
+        super().__init__(in_keys=[in_key], out_keys=[out_key])
+
+    def _zeros(self, tensordict: TensorDictBase) -> torch.Tensor:
+        return torch.zeros(*tensordict.batch_size, 1, dtype=torch.float32, device=tensordict.device)
+
+    def _reset(self, tensordict: TensorDictBase, tensordict_reset: TensorDictBase) -> TensorDictBase:
+        out_key = self.out_keys[0]
+        zeros = self._zeros(tensordict_reset)
+        if tensordict is not None and "_reset" in tensordict.keys() and out_key in tensordict.keys():
+            mask = tensordict.get("_reset").reshape(zeros.shape)
+            zeros = torch.where(mask, zeros, tensordict.get(out_key))
+        tensordict_reset.set(out_key, zeros)
+        return tensordict_reset
+
+    def _step(self, tensordict: TensorDictBase, next_tensordict: TensorDictBase) -> TensorDictBase:
+        in_key, out_key = self.in_keys[0], self.out_keys[0]
+        prev = tensordict.get(out_key, None)
+        if prev is None:
+            prev = self._zeros(next_tensordict)
+        value = next_tensordict.get(in_key).to(torch.float32).reshape(prev.shape)
+        next_tensordict.set(out_key, prev + value)
+        return next_tensordict
+
+    def transform_observation_spec(self, observation_spec: Composite) -> Composite:
+        observation_spec[self.out_keys[0]] = Unbounded(
+            (*observation_spec.shape, 1), dtype=torch.float32, device=observation_spec.device
+        )
+        return observation_spec
