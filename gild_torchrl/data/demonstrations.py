@@ -220,7 +220,7 @@ class Demonstrations:
                 )
         return self
 
-    def validate_for_env(self, env) -> Demonstrations:
+    def validate_for_env(self, env, task: str | None = None) -> Demonstrations:
         """Validate against a TorchRL env's specs (observation and action shapes, action bounds)."""
         obs_spec = env.observation_spec["observation"]
         act_spec = env.action_spec
@@ -228,7 +228,7 @@ class Demonstrations:
         high = getattr(getattr(act_spec, "space", None), "high", None)
         if low is not None:
             low, high = low.reshape(-1, act_spec.shape[-1])[0], high.reshape(-1, act_spec.shape[-1])[0]
-        return self.validate(obs_spec.shape[-1], act_spec.shape[-1], low, high, task=self.task)
+        return self.validate(obs_spec.shape[-1], act_spec.shape[-1], low, high, task=task or self.task)
 
     def validate_for_task(self, name: str) -> Demonstrations:
         """Validate against a task by name (anything :func:`gild_torchrl.envs.make_env` accepts)."""
@@ -236,7 +236,7 @@ class Demonstrations:
 
         env = make_env(name, sparse=False)
         try:
-            return self.validate_for_env(env)
+            return self.validate_for_env(env, task=name)
         finally:
             env.close()
 

@@ -15,7 +15,7 @@ __all__ = ["make_env", "EpisodeSum", "POINTNAV_NAMES", "INFO_KEYS"]
 
 POINTNAV_NAMES = ("PointNav", "PointNav-v0")
 #: Info entries every env of this package writes next to the reward (under "next").
-INFO_KEYS = ("dense_reward", "x_position")
+INFO_KEYS = ("dense_reward", "sparse_reward", "x_position")
 
 
 def _info_reader() -> default_info_dict_reader:
@@ -38,16 +38,20 @@ def make_env(
         name: one of the paper's tasks by dense or sparse id ("Hopper-v5", "SparseHopper-v5", ...),
             ``"PointNav"``, or any Gymnasium id that reports ``info["x_position"]`` together with
             an explicit ``threshold``.
-        sparse: gate the reward (training); ``False`` gives the dense task (evaluation, demos).
+        sparse: gate the reward (training); ``False`` gives the dense task (evaluation, demos);
+            both write the dense and the gated reward as info entries.
         seed: seeds the env (``env.set_seed``) when given.
         device: device of the env's tensordicts.
-        threshold: gate distance; defaults to the paper's value for its four tasks.
+        threshold: gate distance; defaults to the paper's value for its four tasks (a dense env
+            of another id without threshold reports ``sparse_reward == dense_reward``).
         batch_size: PointNav only (the MuJoCo tasks are single envs; batch them with ParallelEnv).
         **kwargs: passed to ``gym.make`` or to :class:`PointNavEnv`.
 
     The env writes ``observation`` (float32), ``action``, ``("next", "reward")`` (sparse or
     dense), ``("next", "dense_reward")``, ``("next", "x_position")``, ``("next", "step_count")``,
-    ``("next", "episode_reward")`` and ``("next", "episode_dense_reward")`` (running sums), and
+    ``("next", "sparse_reward")`` (the gated reward, also in the dense env),
+    ``("next", "episode_reward")``, ``("next", "episode_dense_reward")`` and
+    ``("next", "episode_sparse_reward")`` (running sums), and
     ``done``/``terminated``/``truncated``.
     """
     if name in POINTNAV_NAMES:
@@ -66,15 +70,16 @@ def make_env(
                     f"or use one of {sorted(SPARSE_IDS)} / {sorted(SPARSE_THRESHOLDS)} or 'PointNav'"
                 )
         with set_gym_backend("gymnasium"):
-            if sparse and threshold is None and not kwargs:
+            if sparse and threshold is None and not kwargs and base_id in SPARSE_THRESHOLDS:
                 # The registered sparse id (so that the registration itself is what runs).
                 base = GymEnv(f"Sparse{base_id}", device=device)
             else:
                 import gymnasium as gym
 
                 gym_env = gym.make(base_id, **kwargs)
-                gate = (threshold if threshold is not None else SPARSE_THRESHOLDS[base_id]) if sparse else None
-                base = GymWrapper(SparseRewardWrapper(gym_env, threshold=gate), device=device)
+                if threshold is None:
+                    threshold = SPARSE_THRESHOLDS.get(base_id)
+                base = GymWrapper(SparseRewardWrapper(gym_env, threshold=threshold, gate=sparse), device=device)
         base.set_info_dict_reader(_info_reader())
     transforms = [] if sparse or name not in POINTNAV_NAMES else [_DenseRewardFromInfo()]
     env = TransformedEnv(
@@ -85,6 +90,7 @@ def make_env(
             StepCounter(),
             RewardSum(),
             EpisodeSum("dense_reward", "episode_dense_reward"),
+            EpisodeSum("sparse_reward", "episode_sparse_reward"),
         ),
     )
     if seed is not None:

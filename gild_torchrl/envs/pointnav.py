@@ -19,7 +19,8 @@ Task (defaults):
 Dense counterpart (``("next", "dense_reward")``, what a shaped task would pay):
 ``dense_reward = (d_{t-1} - d_t) - 0.01``: progress toward the goal minus a time cost, so its
 episode sum is ``d_0 - d_T - 0.01 T`` (about 0.72 for a straight path, lower for a detour, about
--1 for a random walk). ``("next", "x_position")`` is the point's x, as for the MuJoCo tasks.
+-1 for a random walk). ``("next", "sparse_reward")`` repeats the arrival reward and
+``("next", "x_position")`` is the point's x, as for the MuJoCo tasks.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class PointNavEnv(EnvBase):
             goal=Unbounded((*bs, 2), dtype=torch.float32, device=dev),
             t=Unbounded((*bs, 1), dtype=torch.int64, device=dev),
             dense_reward=Unbounded(bs, dtype=torch.float32, device=dev),
+            sparse_reward=Unbounded(bs, dtype=torch.float32, device=dev),
             x_position=Unbounded(bs, dtype=torch.float32, device=dev),
             shape=bs,
             device=dev,
@@ -120,6 +122,7 @@ class PointNavEnv(EnvBase):
                 "goal": goal,
                 "t": t,
                 "dense_reward": torch.zeros(bs, device=self.device),
+                "sparse_reward": torch.zeros(bs, device=self.device),
                 "x_position": pos[..., 0].clone(),
                 "done": false,
                 "terminated": false.clone(),
@@ -147,6 +150,7 @@ class PointNavEnv(EnvBase):
                 "goal": goal,
                 "t": t,
                 "dense_reward": d_old - d_new - self.time_cost,
+                "sparse_reward": reward.squeeze(-1).clone(),
                 "x_position": new_pos[..., 0].clone(),
                 "reward": reward,
                 "done": arrived | truncated,

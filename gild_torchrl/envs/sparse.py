@@ -62,29 +62,33 @@ class SparseRewardWrapper(gym.Wrapper):
     """Gate a locomotion task's dense reward on the distance travelled along x.
 
     reward = dense reward if ``info["x_position"] - x0 > threshold`` else 0, checked every step.
-    The dense reward is kept in ``info["dense_reward"]`` and the position in
-    ``info["x_position"]``, so that training can log both returns. With ``threshold=None`` the
-    reward is left dense and only the info entries are added (used for dense evaluation envs, so
-    that both kinds of env expose the same keys).
+    The step info also carries ``"dense_reward"``, ``"sparse_reward"`` (the gated value) and
+    ``"x_position"``, so that training and evaluation can log both returns. With ``gate=False``
+    the reward stays dense (the evaluation task) and only the info entries are added, so both
+    kinds of env expose the same keys. With ``threshold=None`` nothing is gated
+    (``sparse_reward == dense_reward``).
 
     Args:
         env: a Gymnasium env whose step info reports ``"x_position"`` (MuJoCo v5 locomotion tasks).
-        threshold: the gate distance, or ``None`` for the dense task.
+        threshold: the gate distance, or ``None`` (no gate).
         x0: the model's nominal initial x (0 for Gymnasium's models, not the noisy reset position).
+        gate: return the gated reward (sparse task) or the dense one.
     """
 
-    def __init__(self, env: gym.Env, threshold: float | None, x0: float = 0.0):
+    def __init__(self, env: gym.Env, threshold: float | None, x0: float = 0.0, gate: bool = True):
         super().__init__(env)
         if threshold is not None and not math.isfinite(float(threshold)):
             raise ValueError(f"SparseRewardWrapper: threshold must be a finite float, got {threshold!r}")
         self.threshold = None if threshold is None else float(threshold)
         self.x0 = float(x0)
+        self.gate_reward = bool(gate)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         obs, info = self.env.reset(seed=seed, options=options)
         info = dict(info)
         # numpy scalars: torchrl's info reader reads ``.dtype``.
         info["dense_reward"] = np.float64(0.0)
+        info["sparse_reward"] = np.float64(0.0)
         info["x_position"] = np.float64(self._x_position(info))
         return obs, info
 
@@ -93,10 +97,12 @@ class SparseRewardWrapper(gym.Wrapper):
         info = dict(info)
         x = self._x_position(info)
         dense = float(reward)
+        sparse = self.gate(dense, x)
         info["dense_reward"] = np.float64(dense)
+        info["sparse_reward"] = np.float64(sparse)
         info["x_position"] = np.float64(x)
-        if self.threshold is not None:
-            reward = self.gate(dense, x)
+        if self.gate_reward:
+            reward = sparse
         return obs, reward, terminated, truncated, info
 
     def gate(self, dense_reward: SupportsFloat, x_position: float) -> float:

@@ -1,0 +1,63 @@
+"""recipes/collect_demos.py end to end with a tiny budget (subprocesses, CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gild_torchrl.data import Demonstrations
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "collect_demos.py"
+TINY = [
+    "env.name=Hopper-v5",
+    "collector.frames_per_batch=200",
+    "collector.init_random_frames=200",
+    "replay_buffer.batch_size=32",
+    "network.hidden_sizes=[32,32]",
+    "train.eval_interval=400",
+    "train.eval_episodes=1",
+    "train.checkpoint_interval=400",
+    "demo.num_episodes=2",
+    "logger.backend=csv",
+    "logger.progress_bar=false",
+]
+
+
+def _run(args, cwd):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    out = subprocess.run([sys.executable, str(RECIPE), *TINY, *args], cwd=cwd, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout + out.stderr
+
+
+def test_train_rollout_resume_and_checkpoint_mode(tmp_path):
+    run_dir = tmp_path / "run"
+    log = _run(["collector.total_frames=600", f"run_dir={run_dir}", f"demo.output_dir={tmp_path / 'demos'}"], tmp_path)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["training_frames"] == 600 and summary["stopped"] == "budget"
+    demos = Demonstrations.load(tmp_path / "demos").validate_for_task("Hopper-v5")
+    assert demos.num_episodes == 2 and len(demos.returns) == 2 and demos.task == "Hopper-v5"
+    assert demos.meta["provenance"]["training_frames"] == 600
+    assert summary["dense_returns"] == pytest.approx(demos.returns)
+    assert (run_dir / "policy.pt").is_file() and (run_dir / "checkpoint.pt").is_file()
+    assert "eval dense=" in log
+
+    # a larger budget resumes from the checkpoint instead of starting over
+    log = _run(["collector.total_frames=1000", f"run_dir={run_dir}", f"demo.output_dir={tmp_path / 'demos2'}"], tmp_path)
+    assert "resumed from" in log and "at 600 frames" in log
+    assert json.loads((run_dir / "summary.json").read_text())["training_frames"] == 1000
+
+    # roll out an existing policy checkpoint, with action noise, without training
+    out_dir = tmp_path / "from_ckpt"
+    _run([f"demo.policy_checkpoint={run_dir / 'policy.pt'}", "demo.noise_std=0.1", f"run_dir={tmp_path / 'run2'}",
+          f"demo.output_dir={out_dir}", "demo.compress=false"], tmp_path)
+    demos = Demonstrations.load(out_dir).validate_for_task("Hopper-v5")
+    assert demos.num_episodes == 2 and (out_dir / "storage").is_dir()
+    assert "policy.pt" in demos.meta["provenance"]["policy_checkpoint"]
+    assert not (tmp_path / "run2" / "checkpoint.pt").exists()
