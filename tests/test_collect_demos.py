@@ -61,3 +61,20 @@ def test_train_rollout_resume_and_checkpoint_mode(tmp_path):
     assert demos.num_episodes == 2 and (out_dir / "storage").is_dir()
     assert "policy.pt" in demos.meta["provenance"]["policy_checkpoint"]
     assert not (tmp_path / "run2" / "checkpoint.pt").exists()
+
+
+def test_stop_rule():
+    import importlib.util
+
+    from omegaconf import OmegaConf
+
+    spec = importlib.util.spec_from_file_location("collect_demos", RECIPE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    cfg = OmegaConf.create({"train": {"target_return": 1000, "max_return": 2000, "target_sparse_return": 300}})
+    assert mod._reached_target(cfg, {"dense_return": 1500, "sparse_return": 400})
+    assert not mod._reached_target(cfg, {"dense_return": 1500, "sparse_return": 0})  # standing still
+    assert not mod._reached_target(cfg, {"dense_return": 2500, "sparse_return": 2000})
+    assert not mod._reached_target(cfg, {"dense_return": 900, "sparse_return": 400})
+    cfg = OmegaConf.create({"train": {"target_return": None}})
+    assert not mod._reached_target(cfg, {"dense_return": 1e9, "sparse_return": 1e9})
