@@ -1,0 +1,23 @@
+"""Networks for GILD and its baselines, built from TorchRL parts."""
+
+from gild_torchrl.modules.learned_loss import GILDNetwork, LearnedLossNetwork, MetaCriticNetwork
+from gild_torchrl.modules.models import (
+    ALGORITHMS,
+    make_action_spec,
+    make_base_loss,
+    make_deterministic_actor,
+    make_qvalue,
+    make_stochastic_actor,
+)
+
+__all__ = [
+    "ALGORITHMS",
+    "GILDNetwork",
+    "LearnedLossNetwork",
+    "MetaCriticNetwork",
+    "make_action_spec",
+    "make_base_loss",
+    "make_deterministic_actor",
+    "make_qvalue",
+    "make_stochastic_actor",
+]

@@ -1,0 +1,117 @@
+"""The paper's networks built from TorchRL parts, and the base losses over them.
+
+256-256 ReLU actor and critics (spec, "Default hyperparameters"); a Tanh-squashed
+deterministic actor for DDPG and TD3, a TanhNormal actor for SAC, twin Q critics for TD3
+and SAC and a single one for DDPG.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from tensordict.nn import NormalParamExtractor, TensorDictModule, TensorDictSequential
+from torch import nn
+from torchrl.data import Bounded
+from torchrl.modules import MLP, ProbabilisticActor, TanhModule, TanhNormal, ValueOperator
+from torchrl.objectives import DDPGLoss, LossModule, SACLoss, TD3Loss
+
+ALGORITHMS = ("ddpg", "td3", "sac")
+
+
+def make_action_spec(action_dim: int, low: float = -1.0, high: float = 1.0) -> Bounded:
+    return Bounded(low=low, high=high, shape=(action_dim,), dtype=torch.float32)
+
+
+def make_deterministic_actor(
+    observation_dim: int, action_spec: Bounded, num_cells: Sequence[int] = (256, 256)
+) -> TensorDictSequential:
+    """pi(s) = tanh-squashed MLP output, rescaled to the action bounds."""
+    mlp = MLP(observation_dim, action_spec.shape[-1], num_cells=list(num_cells), activation_class=nn.ReLU)
+    return TensorDictSequential(
+        TensorDictModule(mlp, in_keys=["observation"], out_keys=["param"]),
+        TanhModule(in_keys=["param"], out_keys=["action"], spec=action_spec),
+    )
+
+
+def make_stochastic_actor(
+    observation_dim: int, action_spec: Bounded, num_cells: Sequence[int] = (256, 256)
+) -> ProbabilisticActor:
+    """A TanhNormal policy over the action bounds (SAC)."""
+    mlp = MLP(observation_dim, 2 * action_spec.shape[-1], num_cells=list(num_cells), activation_class=nn.ReLU)
+    module = TensorDictModule(
+        nn.Sequential(mlp, NormalParamExtractor()), in_keys=["observation"], out_keys=["loc", "scale"]
+    )
+    return ProbabilisticActor(
+        module,
+        in_keys=["loc", "scale"],
+        spec=action_spec,
+        distribution_class=TanhNormal,
+        distribution_kwargs={"low": action_spec.space.low, "high": action_spec.space.high},
+        return_log_prob=False,
+    )
+
+
+class _QNetwork(nn.Module):
+    def __init__(self, observation_dim: int, action_dim: int, num_cells: Sequence[int]) -> None:
+        super().__init__()
+        self.mlp = MLP(observation_dim + action_dim, 1, num_cells=list(num_cells), activation_class=nn.ReLU)
+
+    def forward(self, observation: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return self.mlp(torch.cat([observation, action], dim=-1))
+
+
+def make_qvalue(observation_dim: int, action_dim: int, num_cells: Sequence[int] = (256, 256)) -> ValueOperator:
+    return ValueOperator(_QNetwork(observation_dim, action_dim, num_cells), in_keys=["observation", "action"])
+
+
+def make_base_loss(
+    algorithm: Literal["ddpg", "td3", "sac"],
+    observation_dim: int,
+    action_spec: Bounded,
+    *,
+    num_cells: Sequence[int] = (256, 256),
+    gamma: float = 0.99,
+    policy_noise: float = 0.2,
+    noise_clip: float = 0.5,
+    alpha_init: float = 0.2,
+    fixed_alpha: bool = True,
+    deactivate_vmap: bool = False,
+) -> LossModule:
+    """TorchRL's own loss for ``algorithm`` over the paper's networks, with its value estimator set."""
+    action_dim = action_spec.shape[-1]
+    if algorithm == "td3":
+        loss = TD3Loss(
+            make_deterministic_actor(observation_dim, action_spec, num_cells),
+            make_qvalue(observation_dim, action_dim, num_cells),
+            action_spec=action_spec,
+            num_qvalue_nets=2,
+            policy_noise=policy_noise,
+            noise_clip=noise_clip,
+            loss_function="l2",
+            deactivate_vmap=deactivate_vmap,
+        )
+    elif algorithm == "ddpg":
+        loss = DDPGLoss(
+            make_deterministic_actor(observation_dim, action_spec, num_cells),
+            make_qvalue(observation_dim, action_dim, num_cells),
+            loss_function="l2",
+            delay_actor=True,
+            delay_value=True,
+        )
+    elif algorithm == "sac":
+        loss = SACLoss(
+            make_stochastic_actor(observation_dim, action_spec, num_cells),
+            make_qvalue(observation_dim, action_dim, num_cells),
+            num_qvalue_nets=2,
+            loss_function="l2",
+            alpha_init=alpha_init,
+            fixed_alpha=fixed_alpha,
+            action_spec=action_spec,
+            deactivate_vmap=deactivate_vmap,
+        )
+    else:
+        raise ValueError(f"algorithm={algorithm!r}; expected one of {ALGORITHMS}.")
+    loss.make_value_estimator(gamma=gamma)
+    return loss

@@ -1,0 +1,17 @@
+"""GILD and its baselines as TorchRL loss modules, mirroring ``torchrl.objectives``."""
+
+from gild_torchrl.objectives.common import BaseLossWrapper, make_batch, resolve_warm_start
+from gild_torchrl.objectives.gild import GILDLoss
+from gild_torchrl.objectives.il import ILLoss
+from gild_torchrl.objectives.lookahead import MetaLookaheadLoss
+from gild_torchrl.objectives.meta_critic import MetaCriticLoss
+
+__all__ = [
+    "BaseLossWrapper",
+    "GILDLoss",
+    "ILLoss",
+    "MetaCriticLoss",
+    "MetaLookaheadLoss",
+    "make_batch",
+    "resolve_warm_start",
+]

@@ -1,0 +1,150 @@
+"""Thin adapters giving TorchRL's DDPGLoss, TD3Loss and SACLoss one vocabulary.
+
+The GILD mechanism needs four things from a base loss: its critic-side losses, its
+actor loss evaluated at arbitrary (graph-connected) actor parameters, the policy's
+action (and distribution) on demonstration states, and its action bounds. The three
+losses name and shape these differently; everything else is shared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from tensordict import TensorDict, TensorDictBase, TensorDictParams
+from torch import distributions as D
+from torchrl.envs.utils import ExplorationType, set_exploration_type
+from torchrl.modules.distributions.utils import rsample_and_log_prob
+from torchrl.objectives import DDPGLoss, LossModule, SACLoss, TD3Loss
+
+
+class BaseLossAdapter:
+    """The shared part; subclasses fill in the per-loss names."""
+
+    #: TD3 updates its actor on every second critic update.
+    default_policy_delay: int = 1
+    #: Stochastic actors are cloned with a log-likelihood, deterministic ones with an MSE.
+    stochastic: bool = False
+
+    def __init__(self, loss: LossModule) -> None:
+        self.loss = loss
+
+    # -- actor -----------------------------------------------------------------------
+    @property
+    def actor_params(self) -> TensorDictParams:
+        return self.loss.actor_network_params
+
+    @property
+    def actor_in_keys(self) -> list:
+        return list(self.loss.actor_network.in_keys)
+
+    @property
+    def action_key(self):
+        # DDPGLoss has no action key of its own: its actor writes the default one.
+        return getattr(self.loss.tensor_keys, "action", "action")
+
+    @contextlib.contextmanager
+    def actor_params_swapped(self, params: TensorDictBase) -> Iterator[None]:
+        """Let the base loss's own code run with other actor parameters (phi', phi_hat)."""
+        if not isinstance(params, TensorDictParams):
+            params = TensorDictParams(params, no_convert=True)
+        original = self.loss.actor_network_params
+        self.loss.actor_network_params = params
+        try:
+            yield
+        finally:
+            self.loss.actor_network_params = original
+
+    def actor_loss(self, tensordict: TensorDictBase, params: TensorDictBase | None = None) -> torch.Tensor:
+        """L_RL: the base algorithm's own actor loss, optionally at other actor parameters."""
+        tensordict = tensordict.copy()  # SACLoss writes the policy's loc and scale into its input
+        if params is None:
+            return self._actor_loss(tensordict)[0]
+        with self.actor_params_swapped(params):
+            return self._actor_loss(tensordict)[0]
+
+    def policy(self, tensordict: TensorDictBase, params: TensorDictBase) -> tuple[torch.Tensor, D.Distribution | None]:
+        """The actor's (differentiable) action on ``tensordict``'s states, and its distribution if stochastic."""
+        td = tensordict.select(*self.actor_in_keys, strict=True)
+        with params.to_module(self.loss.actor_network):
+            td = self.loss.actor_network(td)
+        return td.get(self.action_key), None
+
+    def action_bounds(self, distribution: D.Distribution | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        return None
+
+    # -- critic ----------------------------------------------------------------------
+    def critic_loss(self, tensordict: TensorDictBase) -> TensorDict:
+        """The base loss's critic-side terms alone, for updates that leave the actor untouched."""
+        raise NotImplementedError
+
+    def _actor_loss(self, tensordict: TensorDictBase) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+
+class TD3Adapter(BaseLossAdapter):
+    default_policy_delay = 2
+
+    def _actor_loss(self, tensordict):
+        return self.loss.actor_loss(tensordict)
+
+    def critic_loss(self, tensordict):
+        loss_qvalue, metadata = self.loss.value_loss(tensordict)
+        tensordict.set(self.loss.tensor_keys.priority, metadata.pop("td_error").detach().max(0)[0])
+        return TensorDict(loss_qvalue=loss_qvalue, **metadata)
+
+
+class DDPGAdapter(BaseLossAdapter):
+    def _actor_loss(self, tensordict):
+        return self.loss.loss_actor(tensordict)
+
+    def critic_loss(self, tensordict):
+        loss_value, metadata = self.loss.loss_value(tensordict)
+        return TensorDict(loss_value=loss_value, **metadata)
+
+
+class SACAdapter(BaseLossAdapter):
+    stochastic = True
+
+    def _actor_loss(self, tensordict):
+        return self.loss.actor_loss(tensordict)
+
+    def policy(self, tensordict, params):
+        td = tensordict.select(*self.actor_in_keys, strict=True)
+        with set_exploration_type(ExplorationType.RANDOM), params.to_module(self.loss.actor_network):
+            dist = self.loss.actor_network.get_dist(td)
+            action, _ = rsample_and_log_prob(dist)
+        return action, dist
+
+    def action_bounds(self, distribution):
+        low, high = getattr(distribution, "low", None), getattr(distribution, "high", None)
+        if low is None or high is None:
+            return None
+        return torch.as_tensor(low), torch.as_tensor(high)
+
+    def critic_loss(self, tensordict):
+        out = {}
+        if self.loss._version == 1:
+            out["loss_qvalue"], metadata = self.loss.qvalue_v1_loss(tensordict)
+            out["loss_value"], _ = self.loss.value_loss(tensordict)
+        else:
+            out["loss_qvalue"], metadata = self.loss.qvalue_v2_loss(tensordict)
+        tensordict.set(self.loss.tensor_keys.priority, metadata["td_error"])
+        return TensorDict(out)
+
+
+_ADAPTERS: dict[type, type[BaseLossAdapter]] = {
+    TD3Loss: TD3Adapter,
+    DDPGLoss: DDPGAdapter,
+    SACLoss: SACAdapter,
+}
+
+
+def make_adapter(loss: LossModule) -> BaseLossAdapter:
+    """Pick the adapter for ``loss``; subclasses of the three TorchRL losses are accepted."""
+    for loss_type, adapter in _ADAPTERS.items():
+        if isinstance(loss, loss_type):
+            return adapter(loss)
+    supported = ", ".join(t.__name__ for t in _ADAPTERS)
+    raise TypeError(f"base_loss is a {type(loss).__name__}; expected one of TorchRL's {supported} (or a subclass).")

@@ -1,0 +1,195 @@
+"""The wrapper every objective shares: a TorchRL base loss, its policy delay and a warm start."""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from tensordict.utils import NestedKey
+from torchrl.objectives import LossModule
+
+from gild_torchrl.objectives.adapters import make_adapter
+
+
+def resolve_warm_start(warm_start: int | float | None, total_updates: int | None, policy_delay: int) -> int | None:
+    """Turn a warm-start setting into a number of actor updates (``None``: never stop).
+
+    An ``int`` counts actor updates; a ``float`` in (0, 1] is a fraction of ``total_updates``
+    (all gradient updates of the run, critic updates included), divided by the policy delay.
+    """
+    if warm_start is None:
+        return None
+    if isinstance(warm_start, bool) or not isinstance(warm_start, numbers.Real):
+        raise TypeError(f"warm_start={warm_start!r}; expected an int (actor updates), a float fraction or None.")
+    if isinstance(warm_start, numbers.Integral):
+        if warm_start < 0:
+            raise ValueError(f"warm_start={warm_start}; expected a non-negative number of actor updates.")
+        return int(warm_start)
+    if not 0.0 < warm_start <= 1.0:
+        raise ValueError(f"warm_start={warm_start}; a fractional warm start must lie in (0, 1].")
+    if total_updates is None or total_updates <= 0:
+        raise ValueError(
+            f"warm_start={warm_start} is a fraction, so total_updates must be a positive int, got {total_updates!r}."
+        )
+    return max(1, round(warm_start * total_updates / policy_delay))
+
+
+class BaseLossWrapper(LossModule):
+    """A TorchRL ``TD3Loss``, ``DDPGLoss`` or ``SACLoss`` with the update schedule the objectives share.
+
+    On its own it is plain RL: each call is one update; on actor updates (every
+    ``policy_delay``-th call, 2 for TD3 as in its paper, else 1) the output is exactly the
+    base loss's output, and on the others it holds only the critic terms. Subclasses add an
+    actor-side objective that runs for the first ``warm_start`` actor updates; after that
+    they do no extra work at all and return the base loss's output.
+
+    Summing the output's ``loss_*`` entries and calling ``backward()`` once gives each
+    parameter group its own gradient; an output without ``loss_actor`` means that this
+    update leaves the actor (and TD3's target networks) alone.
+
+    Input: one TensorDict holding the replay batch at its root, plus, for the objectives that
+    use them, a demonstration batch under ``tensor_keys.demo`` and validation states under
+    ``tensor_keys.validation``. When the batches differ in size, give the root
+    ``batch_size=[]`` (see :func:`gild_torchrl.objectives.make_batch`).
+    """
+
+    @dataclass
+    class _AcceptedKeys:
+        """Where the extra batches live in the input TensorDict.
+
+        Attributes:
+            demo: sub-TensorDict with the demonstration batch (the actor's in_keys and the action key).
+            validation: sub-TensorDict with the states of the meta-objective (the actor's in_keys).
+        """
+
+        demo: NestedKey = "demo"
+        validation: NestedKey = "validation"
+
+    default_keys = _AcceptedKeys
+    tensor_keys: _AcceptedKeys
+
+    def __init__(
+        self,
+        base_loss: LossModule,
+        *,
+        policy_delay: int | None = None,
+        warm_start: int | float | None = None,
+        total_updates: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.base_loss = base_loss
+        self.adapter = make_adapter(base_loss)
+        if getattr(base_loss, "reduction", "mean") == "none":
+            raise ValueError("base_loss.reduction='none'; the objectives need a scalar loss ('mean' or 'sum').")
+        self.policy_delay = self.adapter.default_policy_delay if policy_delay is None else int(policy_delay)
+        if self.policy_delay < 1:
+            raise ValueError(f"policy_delay={policy_delay}; expected an int >= 1.")
+        self.warm_start_updates = resolve_warm_start(warm_start, total_updates, self.policy_delay)
+        self.num_updates = 0
+        self.num_guided_updates = 0
+
+    # -- schedule ------------------------------------------------------------------------
+    has_guide = False  # plain RL: nothing to add to the actor's objective
+
+    @property
+    def guiding(self) -> bool:
+        """Whether the next actor update runs the extra objective (False once the warm start is over)."""
+        if not self.has_guide:
+            return False
+        return self.warm_start_updates is None or self.num_guided_updates < self.warm_start_updates
+
+    @property
+    def next_update_trains_actor(self) -> bool:
+        return self.num_updates % self.policy_delay == 0
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"num_updates": self.num_updates, "num_guided_updates": self.num_guided_updates}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self.num_updates = int(state["num_updates"])
+        self.num_guided_updates = int(state["num_guided_updates"])
+
+    # -- batches -------------------------------------------------------------------------
+    def _replay_batch(self, tensordict: TensorDictBase) -> TensorDictBase:
+        return tensordict.exclude(self.tensor_keys.demo, self.tensor_keys.validation)
+
+    def _demo_batch(self, tensordict: TensorDictBase) -> TensorDictBase:
+        demo = tensordict.get(self.tensor_keys.demo, None)
+        if demo is None:
+            raise KeyError(
+                f"{type(self).__name__} needs a demonstration batch at key {self.tensor_keys.demo!r} "
+                f"of its input; found keys {list(tensordict.keys())}."
+            )
+        return demo
+
+    def _validation_batch(self, tensordict: TensorDictBase) -> TensorDictBase:
+        """The meta-objective's states: ``tensor_keys.validation``, else the replay batch's own states."""
+        validation = tensordict.get(self.tensor_keys.validation, None)
+        return self._replay_batch(tensordict) if validation is None else validation
+
+    def _base_forward(self, tensordict: TensorDictBase, loss_fn) -> TensorDictBase:
+        """Run a base-loss call on the replay batch alone, then hand back what it writes (the priority)."""
+        replay = self._replay_batch(tensordict)
+        out = loss_fn(replay)
+        priority_key = self.base_loss.tensor_keys.priority
+        priority = replay.get(priority_key, None)
+        if priority is not None:
+            tensordict.set(priority_key, priority)
+        return out
+
+    # -- update --------------------------------------------------------------------------
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        trains_actor = self.next_update_trains_actor
+        self.num_updates += 1
+        if not trains_actor:
+            out = self._base_forward(tensordict, self.adapter.critic_loss)
+        elif not self.guiding:
+            out = self._base_forward(tensordict, self.base_loss)
+        else:
+            out = self._guided_update(tensordict)
+            self.num_guided_updates += 1
+        return _detach_metadata(out)
+
+    def _guided_update(self, tensordict: TensorDictBase) -> TensorDictBase:
+        """One actor update with the extra objective; subclasses implement it."""
+        raise NotImplementedError
+
+    # -- TorchRL plumbing ----------------------------------------------------------------
+    def make_value_estimator(self, value_type=None, **hyperparams):
+        self.base_loss.make_value_estimator(value_type, **hyperparams)
+        return self
+
+    def _forward_value_estimator_keys(self, **kwargs) -> None:
+        pass
+
+    @property
+    def in_keys(self):
+        return list(self.base_loss.in_keys)
+
+
+def _detach_metadata(out: TensorDictBase) -> TensorDictBase:
+    """Only ``loss_*`` entries may carry a graph (DDPGLoss leaves its ``pred_value`` attached)."""
+    for key, value in out.items():
+        if not key.startswith("loss_") and isinstance(value, torch.Tensor) and value.requires_grad:
+            out.set(key, value.detach())
+    return out
+
+
+def make_batch(
+    replay: TensorDictBase,
+    demo: TensorDictBase | None = None,
+    validation: TensorDictBase | None = None,
+    keys: BaseLossWrapper._AcceptedKeys | None = None,
+) -> TensorDict:
+    """One input TensorDict for the objectives from batches that may differ in size."""
+    keys = keys or BaseLossWrapper._AcceptedKeys()
+    batch = replay.clone(False)
+    batch.batch_size = []
+    if demo is not None:
+        batch.set(keys.demo, demo)
+    if validation is not None:
+        batch.set(keys.validation, validation)
+    return batch

@@ -1,0 +1,172 @@
+"""The meta-learning mechanism GILD and Meta-Critic share: a learned actor loss, a lookahead, a meta-loss.
+
+One actor update (spec, "One update"), with phi the actor, omega the learned loss network:
+
+1. reference actor   phi_hat = phi - beta * grad[L_RL + L_ref](phi)        (GILD: L_ref = BC; Meta-Critic: none)
+2. lookahead actor   phi'    = phi - beta * grad[L_RL + L_learned](phi, omega), differentiable in omega
+3. meta-loss         L_meta  = -tanh(V(phi') - V(phi_hat)) on validation states, V = -L_RL
+4. actor objective   L_RL(phi) + L_learned(phi, omega)
+
+Every gradient is taken once, inside ``forward``, with ``torch.autograd.grad`` restricted
+to the parameters that own it: grad L_RL serves steps 1, 2 and 4, and the meta-gradient
+is taken with respect to omega only, so autograd never computes the Hessian terms that
+belong to no one. The returned ``loss_actor`` and meta-loss entries carry their loss's value
+and exactly that gradient (see :func:`with_gradient`), so summing the ``loss_*`` entries and
+calling ``backward()`` once trains every group correctly and costs a few dot products.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from torch import nn
+from torchrl.objectives import LossModule
+
+from gild_torchrl.objectives.common import BaseLossWrapper
+
+META_OBJECTIVES = ("tanh_diff", "q_value")
+
+
+def with_gradient(value: torch.Tensor, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor]) -> torch.Tensor:
+    """A scalar equal to ``value`` whose gradient with respect to ``params`` is ``grads`` (and zero elsewhere)."""
+    surrogate = sum((p * g.detach()).sum() for p, g in zip(params, grads))
+    return value.detach() + (surrogate - surrogate.detach())
+
+
+def _trainable_keys(params: TensorDictBase) -> list:
+    """Keys of the entries that are parameters (a TanhModule, say, also stores its bounds)."""
+    return [key for key, value in params.items(True, True) if value.requires_grad]
+
+
+def _with_values(template: TensorDictBase, keys: list, tensors: Sequence[torch.Tensor]) -> TensorDict:
+    """A detached copy of ``template`` whose entries at ``keys`` are ``tensors`` (graph kept)."""
+    out = template.detach().clone(False)
+    for key, tensor in zip(keys, tensors):
+        out.set(key, tensor)
+    return out
+
+
+def _sgd_step(params: Sequence[torch.Tensor], lr: float, *grads: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """``p.detach() - lr * sum(grads)``: differentiable only through the grads that carry a graph."""
+    return [p.detach() - lr * sum(g[i] for g in grads) for i, p in enumerate(params)]
+
+
+class MetaLookaheadLoss(BaseLossWrapper):
+    """A base loss whose actor also minimises a learned loss network, meta-trained by lookahead.
+
+    Subclasses say what the learned loss is evaluated on (:meth:`_learned_loss`) and what the
+    reference step adds to L_RL (:meth:`_reference_loss`); the mechanism is here once.
+
+    Args:
+        base_loss: TorchRL's ``TD3Loss``, ``DDPGLoss`` or ``SACLoss``, used unchanged.
+        network: the learned loss network (omega); its parameters become ``<network_name>_params``.
+
+    Keyword Args:
+        lookahead_lr: beta, the plain SGD step of the reference and lookahead actors (the
+            actor's learning rate, 3e-4, in the paper).
+        meta_objective: ``"tanh_diff"`` (the paper) or ``"q_value"`` (its ablation: ``-V(phi')``).
+        warm_start, total_updates, policy_delay: see :class:`BaseLossWrapper`.
+    """
+
+    network_name: str = "meta_network"
+    meta_loss_key: str = "loss_meta"
+    learned_loss_key: str = "learned_loss"
+    has_guide = True
+
+    def __init__(
+        self,
+        base_loss: LossModule,
+        network: nn.Module,
+        *,
+        lookahead_lr: float = 3e-4,
+        meta_objective: Literal["tanh_diff", "q_value"] = "tanh_diff",
+        warm_start: int | float | None = None,
+        total_updates: int | None = None,
+        policy_delay: int | None = None,
+    ) -> None:
+        super().__init__(base_loss, policy_delay=policy_delay, warm_start=warm_start, total_updates=total_updates)
+        if meta_objective not in META_OBJECTIVES:
+            raise ValueError(f"meta_objective={meta_objective!r}; expected one of {META_OBJECTIVES}.")
+        if not lookahead_lr > 0:
+            raise ValueError(f"lookahead_lr={lookahead_lr!r}; expected a positive float.")
+        self.lookahead_lr = float(lookahead_lr)
+        self.meta_objective = meta_objective
+        self.convert_to_functional(network, self.network_name)
+
+    @property
+    def network_params(self) -> TensorDictBase:
+        return getattr(self, f"{self.network_name}_params")
+
+    def learned_loss_value(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Per-row output of the learned loss network with its current parameters."""
+        network = getattr(self, self.network_name)
+        with self.network_params.to_module(network):
+            return network(*inputs)
+
+    # -- hooks ---------------------------------------------------------------------------
+    def _learned_loss(
+        self, tensordict: TensorDictBase, actor_params: TensorDictBase
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """L_learned(phi, omega) at ``actor_params``, and a context the reference loss may reuse."""
+        raise NotImplementedError
+
+    def _reference_loss(self, context: dict[str, Any]) -> torch.Tensor | None:
+        """What the reference step adds to L_RL (``None``: the plain RL step)."""
+        return None
+
+    def _metrics(self, context: dict[str, Any], reference_loss: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        return {}
+
+    # -- one guided actor update ---------------------------------------------------------
+    def _guided_update(self, tensordict: TensorDictBase) -> TensorDictBase:
+        if not torch.is_grad_enabled():  # the meta-loss's value itself needs the inner gradients
+            with torch.enable_grad():
+                return self._guided_update(tensordict).detach()
+        out = self._base_forward(tensordict, self.base_loss)  # critic, L_RL(phi), SAC temperature: the base's own
+        phi = self.adapter.actor_params
+        keys = _trainable_keys(phi)
+        phi_leaves = [phi.get(key) for key in keys]
+        grad_rl = torch.autograd.grad(out["loss_actor"], phi_leaves, materialize_grads=True)
+
+        # The learned and reference losses are taken at a detached copy of phi, so that the
+        # lookahead's graph reaches omega and never the actor's own parameters.
+        copy_leaves = [p.detach().requires_grad_() for p in phi_leaves]
+        phi_copy = _with_values(phi, keys, copy_leaves)
+        learned, context = self._learned_loss(tensordict, phi_copy)
+        reference = self._reference_loss(context)
+        if reference is None:
+            grad_ref = [torch.zeros_like(p) for p in copy_leaves]
+        else:
+            grad_ref = torch.autograd.grad(reference, copy_leaves, retain_graph=True, materialize_grads=True)
+        grad_learned = torch.autograd.grad(learned, copy_leaves, create_graph=True, materialize_grads=True)
+
+        beta = self.lookahead_lr
+        lookahead = _with_values(phi, keys, _sgd_step(phi_leaves, beta, grad_rl, grad_learned))
+        validation = self._validation_batch(tensordict)
+        value_lookahead = -self.adapter.actor_loss(validation, lookahead)
+        with torch.no_grad():
+            reference_params = _with_values(phi, keys, _sgd_step(phi_leaves, beta, grad_rl, grad_ref))
+            value_reference = -self.adapter.actor_loss(validation, reference_params)
+        utility = value_lookahead - value_reference
+        meta_loss = -torch.tanh(utility) if self.meta_objective == "tanh_diff" else -value_lookahead
+
+        omega = [p for p in self.network_params.values(True, True) if p.requires_grad]
+        grad_omega = torch.autograd.grad(meta_loss, omega, materialize_grads=True)
+
+        actor_grads = [g_rl + g_l.detach() for g_rl, g_l in zip(grad_rl, grad_learned)]
+        out["loss_actor"] = with_gradient(out["loss_actor"] + learned, phi_leaves, actor_grads)
+        out[self.meta_loss_key] = with_gradient(meta_loss, omega, grad_omega)
+        with torch.no_grad():
+            out.update(
+                {
+                    self.learned_loss_key: learned.detach(),
+                    "meta_utility": utility.detach(),
+                    "value_lookahead": value_lookahead.detach(),
+                    "value_reference": value_reference.detach(),
+                    **self._metrics(context, reference),
+                }
+            )
+        return out

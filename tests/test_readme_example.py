@@ -1,0 +1,30 @@
+"""The README's composition example is the file it names, and it trains what it says it trains."""
+
+from __future__ import annotations
+
+import re
+import runpy
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_example_is_the_example_file_and_runs(capsys):
+    readme = (ROOT / "README.md").read_text()
+    match = re.search(r"<!-- example: (\S+) -->\n```python\n(.*?)```", readme, re.S)
+    assert match, "README lost its composition example"
+    path, code = ROOT / match.group(1), match.group(2)
+    assert code == path.read_text(), "README example and examples/ file differ"
+
+    torch.manual_seed(0)
+    namespace = runpy.run_path(str(path), run_name="readme_example")
+    loss, td3 = namespace["loss"], namespace["td3"]
+    assert loss.num_updates == 4 and loss.num_guided_updates == 2  # TD3: actor on updates 0 and 2
+    assert loss.warm_start_updates == 5_000  # 1% of 1e6 updates, in actor updates
+    assert capsys.readouterr().out.count("meta utility") == 2
+    # every optimizer's parameters moved: the actor, both critics and the GILD network
+    for optimizer in namespace["optimizers"]:
+        state = optimizer.state_dict()["state"]
+        assert state and all(int(s["step"]) >= 2 for s in state.values())
