@@ -1,0 +1,23 @@
+"""TD3 + GILD on a sparse-reward MuJoCo task with sub-optimal demonstrations (the paper's experiment).
+
+    python recipes/td3_gild.py                                  # sparse Hopper, GILD for 1% of 1e6 frames
+    python recipes/td3_gild.py loss.objective=il env.name=Walker2d-v5
+    tensorboard --logdir runs
+
+TD3 (twin critics, target policy smoothing, actor and GILD updated on every second update)
+from TorchRL's TD3Loss; the loop, the objectives and the options are in ``gild_utils.py`` and
+``config/gild_defaults.yaml``.
+"""
+
+import hydra
+
+from gild_utils import run
+
+
+@hydra.main(config_path="config", config_name="td3_gild", version_base="1.3")
+def main(cfg) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()

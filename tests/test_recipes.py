@@ -1,0 +1,152 @@
+"""Smoke runs of the GILD recipes with tiny budgets, and their configuration errors."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ROOT / "recipes"
+TINY = [
+    "env.name=PointNav",
+    "collector.total_frames=400",
+    "collector.init_random_frames=200",
+    "collector.frames_per_batch=100",
+    "eval.interval=200",
+    "eval.episodes=2",
+    "network.hidden_sizes=[16,16]",
+    "replay_buffer.batch_size=32",
+    "demos.batch_size=32",
+    "demos.pointnav_episodes=3",
+    "logger.progress_bar=false",
+]
+
+
+@pytest.fixture(scope="module")
+def gild_utils():
+    sys.path.insert(0, str(RECIPES))
+    import gild_utils
+
+    yield gild_utils
+    sys.path.remove(str(RECIPES))
+
+
+def compose_config(recipe: str, overrides: list[str]):
+    with initialize_config_dir(config_dir=str(RECIPES / "config"), version_base="1.3"):
+        return compose(config_name=recipe, overrides=overrides)
+
+
+def run_recipe(script: str, overrides: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RL_WARNINGS": "False"}
+    return subprocess.run(
+        [sys.executable, str(RECIPES / script), *overrides], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def read_eval_csv(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "eval.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def tensorboard_tags(run_dir: Path) -> set[str]:
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    return set(events.Tags()["scalars"])
+
+
+EXPECTED_TAGS = {
+    "train/episode_sparse_return",
+    "train/episode_dense_return",
+    "train/guiding",
+    "train/rewarded_transitions",
+    "eval/dense_return",
+    "eval/sparse_return",
+    "throughput/frames_per_s",
+    "throughput/updates_per_s",
+    "time/collect",
+    "time/update",
+    "time/eval",
+}
+OBJECTIVE_TAGS = {
+    "gild": {"train/loss_gild", "train/gild_loss", "train/meta_utility", "train/demo_action_mse"},
+    "il": {"train/bc_loss", "train/demo_action_mse"},
+    "meta_critic": {"train/loss_meta_critic", "train/aux_loss", "train/meta_utility"},
+    "rl": set(),
+}
+
+
+@pytest.mark.parametrize("algorithm", ["td3", "ddpg", "sac"])
+@pytest.mark.parametrize("objective", ["gild", "il", "meta_critic", "rl"])
+def test_every_recipe_and_objective_runs_and_logs(gild_utils, tmp_path, algorithm, objective):
+    run_dir = tmp_path / "run"
+    cfg = compose_config(f"{algorithm}_gild", [*TINY, f"loss.objective={objective}", "loss.warm_start=null", f"run_dir={run_dir}"])
+    result = gild_utils.train(cfg)
+    assert result["frames"] == 400 and result["updates"] == 200
+    rows = read_eval_csv(run_dir)
+    assert [int(r["frames"]) for r in rows] == [200, 400]
+    assert all(np.isfinite(float(r["dense_return"])) and np.isfinite(float(r["sparse_return"])) for r in rows)
+    critic = "train/loss_value" if algorithm == "ddpg" else "train/loss_qvalue"
+    tags = tensorboard_tags(run_dir)
+    missing = (EXPECTED_TAGS | OBJECTIVE_TAGS[objective] | {critic, "train/loss_actor"}) - tags
+    assert not missing, f"missing TensorBoard tags: {missing}"
+
+
+@pytest.mark.parametrize("script", ["td3_gild.py", "ddpg_gild.py", "sac_gild.py"])
+def test_recipe_scripts_run_from_the_command_line(tmp_path, script):
+    run_dir = tmp_path / "cli"
+    proc = run_recipe(script, [*TINY, f"run_dir={run_dir}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "done: 400 frames, 200 updates" in proc.stdout
+    assert len(read_eval_csv(run_dir)) == 2
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+
+
+def test_mujoco_task_with_a_numpy_demonstration_file(tmp_path):
+    """Sparse Hopper with demonstrations in the paper's on-disk format: float64 (N, obs + act) [s | a]."""
+    rng = np.random.default_rng(0)
+    demo_file = tmp_path / "hopper_demos.npy"
+    np.save(demo_file, np.concatenate([rng.normal(size=(300, 11)), rng.uniform(-1, 1, size=(300, 3))], axis=1))
+    run_dir = tmp_path / "hopper"
+    overrides = [o for o in TINY if not o.startswith(("env.name", "demos.pointnav"))]
+    proc = run_recipe("td3_gild.py", [*overrides, "env.name=Hopper-v5", f"demos.path={demo_file}", "loss.warm_start=60", f"run_dir={run_dir}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = read_eval_csv(run_dir)
+    assert len(rows) == 2 and all(float(r["length"]) > 0 for r in rows)
+    assert {"eval/dense_return", "eval/sparse_return", "train/loss_gild"} <= tensorboard_tags(run_dir)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["loss.objective=bc"], "loss.objective='bc'; expected one of"),
+        (["algorithm=ppo"], "algorithm='ppo'; expected one of"),
+        (["env.name=NoSuchTask-v0"], "env.name='NoSuchTask-v0'"),
+        (["demos.path=/nonexistent/demos.npz"], "/nonexistent/demos.npz"),
+        (["collector.total_frames=-5"], "collector.total_frames=-5; expected a positive integer"),
+        (["loss.warm_start=soon"], "loss.warm_start='soon'"),
+    ],
+)
+def test_bad_configuration_fails_with_one_sentence_before_training(tmp_path, overrides, message):
+    run_dir = tmp_path / "bad"
+    proc = run_recipe("td3_gild.py", [*TINY, *overrides, f"run_dir={run_dir}"], cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last_line = proc.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("error: ") and message in last_line, last_line
+    assert "Traceback" not in proc.stderr
+    assert not (run_dir / "eval.csv").exists()
+
+
+def test_demonstrations_of_another_task_are_rejected(tmp_path):
+    demo_file = tmp_path / "pointnav_sized.npy"
+    np.save(demo_file, np.zeros((50, 4 + 2)))  # PointNav-shaped rows for Hopper
+    proc = run_recipe("td3_gild.py", [*TINY, "env.name=Hopper-v5", f"demos.path={demo_file}", f"run_dir={tmp_path / 'x'}"], cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "error: " in proc.stderr and "pointnav_sized.npy" in proc.stderr.strip().splitlines()[-1]
