@@ -34,6 +34,8 @@ from gild_torchrl.envs import POINTNAV_NAMES, pointnav_demonstrations
 from gild_torchrl.envs.sparse import base_task_id
 from gild_torchrl.modules import ALGORITHMS, make_base_loss
 from gild_torchrl.objectives import BaseLossWrapper, GILDLoss, ILLoss, MetaCriticLoss, make_batch
+from gild_torchrl.objectives.lookahead import META_STARTS, MetaLookaheadLoss
+from gild_torchrl.optim import WEIGHT_DECAY_KINDS, make_meta_optimizer
 
 from utils import evaluate, make_collector, make_environment, make_replay_buffer
 
@@ -43,6 +45,11 @@ DEMO_FORMATS = ("auto", "directory", "numpy", "pickle", "minari", "replay_buffer
 DEFAULT_WARM_START = {"gild": 0.01, "il": None, "meta_critic": None, "rl": None}
 #: SAC's temperature is fixed at 0.2 on Hopper and HalfCheetah, tuned on Walker2d and Ant (spec).
 SAC_TUNED_ALPHA_TASKS = ("Walker2d-v5", "Ant-v5")
+
+
+#: Entries of the base losses' own outputs, logged under train/ beside the losses.
+BASE_METADATA = ("alpha", "entropy", "state_action_value_actor", "pred_value", "next_state_value", "target_value",
+                 "target_value_max", "pred_value_max")
 
 
 class ConfigError(ValueError):
@@ -60,6 +67,10 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(f"algorithm={cfg.algorithm!r}; expected one of {ALGORITHMS}.")
     if cfg.loss.objective not in OBJECTIVES:
         raise ConfigError(f"loss.objective={cfg.loss.objective!r}; expected one of {OBJECTIVES}.")
+    if cfg.loss.meta_start not in META_STARTS:
+        raise ConfigError(f"loss.meta_start={cfg.loss.meta_start!r}; expected one of {META_STARTS}.")
+    if cfg.optim.meta_weight_decay_kind not in WEIGHT_DECAY_KINDS:
+        raise ConfigError(f"optim.meta_weight_decay_kind={cfg.optim.meta_weight_decay_kind!r}; expected one of {WEIGHT_DECAY_KINDS}.")
     if cfg.demos.format not in DEMO_FORMATS:
         raise ConfigError(f"demos.format={cfg.demos.format!r}; expected one of {DEMO_FORMATS}.")
     for key in ("collector.total_frames", "collector.frames_per_batch", "replay_buffer.batch_size",
@@ -184,7 +195,13 @@ def make_loss_module(cfg: DictConfig, env, demos: Demonstrations | None) -> Base
         return BaseLossWrapper(base, policy_delay=schedule["policy_delay"])
     if objective == "il":
         return ILLoss(base, bc_coeff=cfg.loss.bc_coeff, **schedule)
-    meta = {"lookahead_lr": cfg.loss.lookahead_lr, "meta_objective": cfg.loss.meta_objective, **schedule}
+    meta = {
+        "lookahead_lr": cfg.loss.lookahead_lr,
+        "meta_objective": cfg.loss.meta_objective,
+        "meta_start": cfg.loss.meta_start,
+        "diagnostics_interval": cfg.loss.diagnostics_interval,
+        **schedule,
+    }
     dims = {"observation_dim": obs_dim, "action_dim": action_spec.shape[-1]}
     if objective == "meta_critic":
         return MetaCriticLoss(base, **dims, **meta)
@@ -208,7 +225,8 @@ def make_exploration_policy(cfg: DictConfig, loss_module: BaseLossWrapper, env):
 def make_optimizers(cfg: DictConfig, loss_module: BaseLossWrapper) -> dict[str, torch.optim.Optimizer]:
     """Adam for the actor and the critic(s) (3e-4); SAC's temperature when tuned; the meta network's.
 
-    The meta network's (GILD or Meta-Critic) is the paper's: Adam(1e-4) with weight decay 1e-4.
+    The meta network's (GILD or Meta-Critic) is the paper's by default: Adam(1e-4) with a coupled
+    weight decay of 1e-4 (``optim.meta_weight_decay_kind``: coupled | decoupled | none).
     """
     base = loss_module.base_loss
     actor = [p for p in base.actor_network_params.values(True, True) if p.requires_grad]
@@ -223,8 +241,11 @@ def make_optimizers(cfg: DictConfig, loss_module: BaseLossWrapper) -> dict[str, 
         optimizers["alpha"] = torch.optim.Adam([log_alpha], lr=cfg.optim.lr)
     network = getattr(loss_module, "network_params", None)
     if network is not None:
-        optimizers["meta"] = torch.optim.Adam(
-            network.values(True, True), lr=cfg.optim.meta_lr, weight_decay=cfg.optim.meta_weight_decay
+        optimizers["meta"] = make_meta_optimizer(
+            network.values(True, True),
+            lr=cfg.optim.meta_lr,
+            weight_decay=cfg.optim.meta_weight_decay,
+            decay=cfg.optim.meta_weight_decay_kind,
         )
     return optimizers
 
@@ -347,6 +368,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         log_scalars(logger, {f"gild/{k}": v for k, v in loss_module.bc_fit_metrics.items()}, step=0)
 
     frames, updates, rewarded, start = 0, 0, 0, time.perf_counter()
+    first_reward_frame = None
     updates_per_batch = int(cfg.collector.frames_per_batch * cfg.optim.utd_ratio)
     next_eval, last_eval = cfg.eval.interval, {}
     timers = dict.fromkeys(("collect", "sample", "update", "eval", "log"), 0.0)
@@ -360,24 +382,26 @@ def train(cfg: DictConfig) -> dict[str, float]:
         replay_buffer.extend(data)
         frames += data.numel()
         rewarded += int((data.get(("next", "reward")) != 0).sum())
+        if rewarded and first_reward_frame is None:
+            first_reward_frame = frames
+            if isinstance(loss_module, MetaLookaheadLoss):
+                loss_module.start_meta_learning()  # meta_start=first_reward waits for this
         timers["sample"] += time.perf_counter() - tick
 
-        out = None
+        out = {}  # the latest value of every loss and diagnostic this batch produced
         if frames > cfg.collector.init_random_frames:  # the random phase is over
             for _ in range(updates_per_batch):
                 tick = time.perf_counter()
                 batch = sample_batch(loss_module, replay_buffer, demos, cfg)
                 timers["sample"] += time.perf_counter() - tick
                 tick = time.perf_counter()
-                step_out = update(loss_module, optimizers, target_updater, batch)
-                if out is None or "loss_actor" in step_out.keys():  # log the last actor update's metrics
-                    out = step_out
+                out.update(update(loss_module, optimizers, target_updater, batch).detach().items())
                 updates += 1
                 timers["update"] += time.perf_counter() - tick
         collector.update_policy_weights_()
 
         tick = time.perf_counter()
-        log_training(logger, data, out, loss_module, frames, updates, rewarded, timers, start)
+        log_training(logger, data, out, loss_module, frames, updates, rewarded, first_reward_frame, timers, start)
         timers["log"] += time.perf_counter() - tick
         if frames >= next_eval or frames >= cfg.collector.total_frames:
             tick = time.perf_counter()
@@ -401,9 +425,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 
 def log_training(
-    logger, data, out, loss_module, frames: int, updates: int, rewarded: int, timers: Mapping[str, float], start: float
+    logger, data, out, loss_module, frames: int, updates: int, rewarded: int, first_reward_frame: int | None,
+    timers: Mapping[str, float], start: float,
 ) -> None:
-    """Training returns of the episodes that ended in this batch, losses, warm-start state, throughput."""
+    """Training returns of the episodes that ended in this batch, losses, GILD diagnostics, throughput.
+
+    ``loss_*`` entries go under ``train/``, the objective's diagnostics under ``gild/``.
+    """
     if logger is None:
         return
     values: dict[str, Any] = {}
@@ -412,11 +440,14 @@ def log_training(
         values["train/episode_sparse_return"] = data.get(("next", "episode_sparse_reward"))[done].mean()
         values["train/episode_dense_return"] = data.get(("next", "episode_dense_reward"))[done].mean()
         values["train/episode_length"] = data.get(("next", "step_count"))[done].float().mean()
-    if out is not None:
-        values.update({f"train/{key}": value for key, value in out.items() if isinstance(value, torch.Tensor)})
-    values["train/guiding"] = float(loss_module.guiding)
-    values["train/guided_updates"] = loss_module.num_guided_updates
-    values["train/rewarded_transitions"] = rewarded
+    for key, value in out.items():
+        if isinstance(value, torch.Tensor):
+            values[f"train/{key}" if key.startswith("loss_") or key in BASE_METADATA else f"gild/{key}"] = value
+    values["gild/guiding"] = float(loss_module.guiding)
+    values["gild/guided_updates"] = loss_module.num_guided_updates
+    values["gild/rewarded_transitions"] = rewarded
+    if first_reward_frame is not None:
+        values["gild/frames_to_first_reward"] = first_reward_frame
     wall = time.perf_counter() - start
     values["throughput/frames_per_s"] = frames / wall
     values["throughput/updates_per_s"] = updates / wall

@@ -195,7 +195,7 @@ def test_fractional_warm_start_counts_actor_updates():
 
 
 def test_td3_policy_delay_runs_gild_only_on_actor_updates():
-    loss = make_objective("gild", "td3", policy_delay=None)
+    loss = make_objective("gild", "td3", policy_delay=None, diagnostics_interval=0)
     assert loss.policy_delay == 2
     calls = []
     loss.gild_network.register_forward_hook(lambda *args: calls.append(1))

@@ -65,8 +65,8 @@ def tensorboard_tags(run_dir: Path) -> set[str]:
 EXPECTED_TAGS = {
     "train/episode_sparse_return",
     "train/episode_dense_return",
-    "train/guiding",
-    "train/rewarded_transitions",
+    "gild/guiding",
+    "gild/rewarded_transitions",
     "eval/dense_return",
     "eval/sparse_return",
     "throughput/frames_per_s",
@@ -76,9 +76,10 @@ EXPECTED_TAGS = {
     "time/eval",
 }
 OBJECTIVE_TAGS = {
-    "gild": {"train/loss_gild", "train/gild_loss", "train/meta_utility", "train/demo_action_mse"},
-    "il": {"train/bc_loss", "train/demo_action_mse"},
-    "meta_critic": {"train/loss_meta_critic", "train/aux_loss", "train/meta_utility"},
+    "gild": {"train/loss_gild", "gild/gild_loss", "gild/meta_utility", "gild/demo_action_mse", "gild/meta_grad_norm",
+             "gild/gild_output_std", "gild/gild_bc_cosine", "gild/gild_bc_norm_ratio", "gild/meta_step"},
+    "il": {"gild/bc_loss", "gild/demo_action_mse"},
+    "meta_critic": {"train/loss_meta_critic", "gild/aux_loss", "gild/meta_utility"},
     "rl": set(),
 }
 

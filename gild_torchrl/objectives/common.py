@@ -102,6 +102,11 @@ class BaseLossWrapper(LossModule):
         return self.warm_start_updates is None or self.num_guided_updates < self.warm_start_updates
 
     @property
+    def counts_toward_warm_start(self) -> bool:
+        """Whether a guided actor update now uses up the warm start."""
+        return True
+
+    @property
     def next_update_trains_actor(self) -> bool:
         return self.num_updates % self.policy_delay == 0
 
@@ -149,8 +154,9 @@ class BaseLossWrapper(LossModule):
         elif not self.guiding:
             out = self._base_forward(tensordict, self.base_loss)
         else:
+            counts = self.counts_toward_warm_start
             out = self._guided_update(tensordict)
-            self.num_guided_updates += 1
+            self.num_guided_updates += int(counts)
         return _detach_metadata(out)
 
     def _guided_update(self, tensordict: TensorDictBase) -> TensorDictBase:

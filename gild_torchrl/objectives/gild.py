@@ -21,6 +21,14 @@ def _states(tensordict: TensorDictBase, keys: list) -> torch.Tensor:
     return torch.cat([tensordict.get(key) for key in keys], dim=-1)
 
 
+def gradient_alignment(grad: torch.Tensor, reference: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosine between two gradients taken as flat vectors, and the ratio of their norms (grad / reference)."""
+    grad, reference = grad.detach().flatten(), reference.detach().flatten()
+    norm, reference_norm = torch.linalg.vector_norm(grad), torch.linalg.vector_norm(reference)
+    cosine = torch.dot(grad, reference) / (norm * reference_norm).clamp_min(1e-30)
+    return cosine, norm / reference_norm.clamp_min(1e-30)
+
+
 class GILDLoss(MetaLookaheadLoss):
     """RL + GILD over TorchRL's ``TD3Loss``, ``DDPGLoss`` or ``SACLoss``.
 
@@ -33,8 +41,12 @@ class GILDLoss(MetaLookaheadLoss):
     now ``L_RL + L_GILD``, plus ``loss_gild`` (the meta-loss; it trains only the GILD network)
     and detached diagnostics: ``gild_loss``, ``meta_utility`` (the tanh argument),
     ``value_lookahead`` and ``value_reference`` (V of phi' and phi_hat), ``bc_loss`` and
-    ``demo_action_mse``. The actor's gradient is taken with the GILD network as it is before
-    this update's meta step (the reference implementation's order).
+    ``demo_action_mse``, ``gild_output_std`` (spread of f_omega over the demo batch: 0 once it
+    is a constant), ``meta_step``, ``meta_grad_norm``; every ``diagnostics_interval`` updates
+    also ``gild_bc_cosine`` and ``gild_bc_norm_ratio``, comparing d L_GILD / d a with
+    d L_BC / d a for the MSE form of BC, at the actor's actions on the demo batch. The actor's
+    gradient is taken with the GILD network as it is before this update's meta step (the
+    reference implementation's order).
 
     Args:
         base_loss: the base algorithm's TorchRL loss, used unchanged for the critic (and temperature).
@@ -49,7 +61,8 @@ class GILDLoss(MetaLookaheadLoss):
             signal, and a random f_omega guides the actor nowhere (see the spec).
         bc_action_margin: how far inside the action bounds demonstrated actions are clamped for
             a stochastic actor's log-likelihood, as a fraction of the half-range.
-        lookahead_lr, meta_objective, warm_start, total_updates, policy_delay: see
+        **kwargs: ``lookahead_lr``, ``meta_objective``, ``meta_start``, ``diagnostics_interval``,
+            ``warm_start``, ``total_updates``, ``policy_delay``: see
             :class:`~gild_torchrl.objectives.lookahead.MetaLookaheadLoss`.
 
     The GILD network is optimised by the caller: the spec's Adam(lr=1e-4, weight_decay=1e-4)
@@ -73,11 +86,7 @@ class GILDLoss(MetaLookaheadLoss):
         action_dim: int | None = None,
         init: Literal["random", "bc"] = "random",
         bc_action_margin: float = 1e-3,
-        lookahead_lr: float = 3e-4,
-        meta_objective: Literal["tanh_diff", "q_value"] = "tanh_diff",
-        warm_start: int | float | None = None,
-        total_updates: int | None = None,
-        policy_delay: int | None = None,
+        **kwargs: Any,
     ) -> None:
         if gild_network is None:
             if observation_dim is None or action_dim is None:
@@ -85,15 +94,7 @@ class GILDLoss(MetaLookaheadLoss):
             gild_network = GILDNetwork(observation_dim, action_dim)
         if init not in GILD_INITS:
             raise ValueError(f"init={init!r}; expected one of {GILD_INITS}.")
-        super().__init__(
-            base_loss,
-            gild_network,
-            lookahead_lr=lookahead_lr,
-            meta_objective=meta_objective,
-            warm_start=warm_start,
-            total_updates=total_updates,
-            policy_delay=policy_delay,
-        )
+        super().__init__(base_loss, gild_network, **kwargs)
         self.init = init
         self.bc_action_margin = bc_action_margin
         self.bc_fitted = False
@@ -114,9 +115,10 @@ class GILDLoss(MetaLookaheadLoss):
         demo_action = demo.get(self.adapter.action_key)
         demo_states = _states(demo, self.adapter.actor_in_keys)
         policy_action, distribution = self.adapter.policy(demo, actor_params)
-        gild = self.learned_loss_value(policy_action, demo_states, demo_action).mean()
-        context = {"policy_action": policy_action, "distribution": distribution, "demo_action": demo_action}
-        return gild, context
+        rows = self.learned_loss_value(policy_action, demo_states, demo_action)
+        context = {"policy_action": policy_action, "distribution": distribution, "demo_action": demo_action,
+                   "demo_states": demo_states, "rows": rows}
+        return rows.mean(), context
 
     def _reference_loss(self, context):
         return behaviour_cloning_loss(
@@ -128,9 +130,22 @@ class GILDLoss(MetaLookaheadLoss):
         )
 
     def _metrics(self, context, reference_loss):
-        return demonstration_metrics(
+        metrics = demonstration_metrics(
             context["policy_action"], context["distribution"], context["demo_action"], reference_loss
         )
+        metrics["gild_output_std"] = context["rows"].detach().std()
+        if self.diagnostics_due:
+            metrics.update(self.bc_alignment(context["policy_action"], context["demo_states"], context["demo_action"]))
+        return metrics
+
+    def bc_alignment(self, action: torch.Tensor, demo_states: torch.Tensor, demo_action: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Cosine and norm ratio of d L_GILD / d a against d L_BC / d a, L_BC = mean((a - a_d)^2)."""
+        with torch.enable_grad():
+            action = action.detach().requires_grad_()
+            (grad_gild,) = torch.autograd.grad(self.learned_loss_value(action, demo_states, demo_action).mean(), action)
+        grad_bc = 2 * (action.detach() - demo_action) / action.numel()
+        cosine, ratio = gradient_alignment(grad_gild, grad_bc)
+        return {"gild_bc_cosine": cosine, "gild_bc_norm_ratio": ratio}
 
     # -- BC initialisation ----------------------------------------------------------------
     def fit_to_behaviour_cloning(

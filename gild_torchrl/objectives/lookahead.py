@@ -28,6 +28,7 @@ from torchrl.objectives import LossModule
 from gild_torchrl.objectives.common import BaseLossWrapper
 
 META_OBJECTIVES = ("tanh_diff", "q_value")
+META_STARTS = ("immediately", "first_reward")
 
 
 def with_gradient(value: torch.Tensor, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -68,7 +69,18 @@ class MetaLookaheadLoss(BaseLossWrapper):
         lookahead_lr: beta, the plain SGD step of the reference and lookahead actors (the
             actor's learning rate, 3e-4, in the paper).
         meta_objective: ``"tanh_diff"`` (the paper) or ``"q_value"`` (its ablation: ``-V(phi')``).
+        meta_start: ``"immediately"`` (the paper) or ``"first_reward"``: no meta step (omega and
+            its optimiser untouched, no meta-loss entry) until :meth:`start_meta_learning` is
+            called, which the training loop does once its replay buffer holds a rewarded
+            transition; the learned loss still shapes the actor meanwhile, and the warm start
+            counts actor updates from the first meta step. Before any reward the critic is flat
+            and the meta-gradient is noise (spec, "What we measured").
+        diagnostics_interval: every this many updates, add the costlier diagnostics (see
+            :meth:`_metrics` of the subclass); 0 turns them off.
         warm_start, total_updates, policy_delay: see :class:`BaseLossWrapper`.
+
+    Diagnostics in every guided output: ``meta_step`` (1.0 when omega got a meta-gradient),
+    ``meta_grad_norm``, and the subclass's.
     """
 
     network_name: str = "meta_network"
@@ -83,6 +95,8 @@ class MetaLookaheadLoss(BaseLossWrapper):
         *,
         lookahead_lr: float = 3e-4,
         meta_objective: Literal["tanh_diff", "q_value"] = "tanh_diff",
+        meta_start: Literal["immediately", "first_reward"] = "immediately",
+        diagnostics_interval: int = 100,
         warm_start: int | float | None = None,
         total_updates: int | None = None,
         policy_delay: int | None = None,
@@ -90,11 +104,36 @@ class MetaLookaheadLoss(BaseLossWrapper):
         super().__init__(base_loss, policy_delay=policy_delay, warm_start=warm_start, total_updates=total_updates)
         if meta_objective not in META_OBJECTIVES:
             raise ValueError(f"meta_objective={meta_objective!r}; expected one of {META_OBJECTIVES}.")
+        if meta_start not in META_STARTS:
+            raise ValueError(f"meta_start={meta_start!r}; expected one of {META_STARTS}.")
+        self.meta_start = meta_start
+        self.meta_started = meta_start == "immediately"
+        self.diagnostics_interval = int(diagnostics_interval)
         if not lookahead_lr > 0:
             raise ValueError(f"lookahead_lr={lookahead_lr!r}; expected a positive float.")
         self.lookahead_lr = float(lookahead_lr)
         self.meta_objective = meta_objective
         self.convert_to_functional(network, self.network_name)
+
+    def start_meta_learning(self) -> None:
+        """Let meta steps begin (``meta_start="first_reward"``): call once a rewarded transition is stored."""
+        self.meta_started = True
+
+    @property
+    def counts_toward_warm_start(self) -> bool:
+        return self.meta_started
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {**super().get_extra_state(), "meta_started": self.meta_started}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        super().set_extra_state(state)
+        self.meta_started = bool(state.get("meta_started", self.meta_start == "immediately"))
+
+    @property
+    def diagnostics_due(self) -> bool:
+        """Whether this update adds the costlier diagnostics (the counter has already moved)."""
+        return self.diagnostics_interval > 0 and (self.num_updates - 1) % self.diagnostics_interval == 0
 
     @property
     def network_params(self) -> TensorDictBase:
@@ -137,12 +176,26 @@ class MetaLookaheadLoss(BaseLossWrapper):
         phi_copy = _with_values(phi, keys, copy_leaves)
         learned, context = self._learned_loss(tensordict, phi_copy)
         reference = self._reference_loss(context)
-        if reference is None:
+        meta_step = self.meta_started
+        if reference is None or not meta_step:
             grad_ref = [torch.zeros_like(p) for p in copy_leaves]
         else:
             grad_ref = torch.autograd.grad(reference, copy_leaves, retain_graph=True, materialize_grads=True)
-        grad_learned = torch.autograd.grad(learned, copy_leaves, create_graph=True, materialize_grads=True)
+        grad_learned = torch.autograd.grad(learned, copy_leaves, create_graph=meta_step, materialize_grads=True)
 
+        # the actor's objective L_RL + L_learned, with omega as it is before its own step
+        actor_grads = [g_rl + g_l.detach() for g_rl, g_l in zip(grad_rl, grad_learned)]
+        out["loss_actor"] = with_gradient(out["loss_actor"] + learned, phi_leaves, actor_grads)
+        diagnostics = {self.learned_loss_key: learned.detach(), "meta_step": torch.tensor(float(meta_step))}
+        if meta_step:
+            out[self.meta_loss_key], meta_diagnostics = self._meta_loss(tensordict, phi, keys, phi_leaves, grad_rl, grad_learned, grad_ref)
+            diagnostics.update(meta_diagnostics)
+        with torch.no_grad():
+            out.update({**diagnostics, **self._metrics(context, reference)})
+        return out
+
+    def _meta_loss(self, tensordict, phi, keys, phi_leaves, grad_rl, grad_learned, grad_ref):
+        """-tanh(V(phi') - V(phi_hat)) on the validation states, carrying its gradient for omega only."""
         beta = self.lookahead_lr
         lookahead = _with_values(phi, keys, _sgd_step(phi_leaves, beta, grad_rl, grad_learned))
         validation = self._validation_batch(tensordict)
@@ -155,18 +208,10 @@ class MetaLookaheadLoss(BaseLossWrapper):
 
         omega = [p for p in self.network_params.values(True, True) if p.requires_grad]
         grad_omega = torch.autograd.grad(meta_loss, omega, materialize_grads=True)
-
-        actor_grads = [g_rl + g_l.detach() for g_rl, g_l in zip(grad_rl, grad_learned)]
-        out["loss_actor"] = with_gradient(out["loss_actor"] + learned, phi_leaves, actor_grads)
-        out[self.meta_loss_key] = with_gradient(meta_loss, omega, grad_omega)
-        with torch.no_grad():
-            out.update(
-                {
-                    self.learned_loss_key: learned.detach(),
-                    "meta_utility": utility.detach(),
-                    "value_lookahead": value_lookahead.detach(),
-                    "value_reference": value_reference.detach(),
-                    **self._metrics(context, reference),
-                }
-            )
-        return out
+        diagnostics = {
+            "meta_utility": utility.detach(),
+            "value_lookahead": value_lookahead.detach(),
+            "value_reference": value_reference.detach(),
+            "meta_grad_norm": torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grad_omega])),
+        }
+        return with_gradient(meta_loss, omega, grad_omega), diagnostics

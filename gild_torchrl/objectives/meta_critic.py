@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any
 
 import torch
 from tensordict import TensorDictParams
@@ -36,25 +36,14 @@ class MetaCriticLoss(MetaLookaheadLoss):
         *,
         observation_dim: int | None = None,
         action_dim: int | None = None,
-        lookahead_lr: float = 3e-4,
-        meta_objective: Literal["tanh_diff", "q_value"] = "tanh_diff",
-        warm_start: int | float | None = None,
-        total_updates: int | None = None,
-        policy_delay: int | None = None,
+        **kwargs: Any,
     ) -> None:
+        """``**kwargs``: the options of :class:`~gild_torchrl.objectives.lookahead.MetaLookaheadLoss`."""
         if meta_critic_network is None:
             if observation_dim is None or action_dim is None:
                 raise ValueError("Pass a meta_critic_network, or observation_dim and action_dim to build the default one.")
             meta_critic_network = MetaCriticNetwork(observation_dim, action_dim)
-        super().__init__(
-            base_loss,
-            meta_critic_network,
-            lookahead_lr=lookahead_lr,
-            meta_objective=meta_objective,
-            warm_start=warm_start,
-            total_updates=total_updates,
-            policy_delay=policy_delay,
-        )
+        super().__init__(base_loss, meta_critic_network, **kwargs)
 
     def _learned_loss(self, tensordict, actor_params):
         replay = self._replay_batch(tensordict)
