@@ -64,6 +64,10 @@ class BaseLossAdapter:
         with self.actor_params_swapped(params):
             return self._actor_loss(tensordict)[0]
 
+    def states(self, tensordict: TensorDictBase) -> torch.Tensor:
+        """The actor's inputs as one flat vector per row: the ``s`` fed to the learned loss networks."""
+        return torch.cat([tensordict.get(key) for key in self.actor_in_keys], dim=-1)
+
     def policy(self, tensordict: TensorDictBase, params: TensorDictBase) -> tuple[torch.Tensor, D.Distribution | None]:
         """The actor's (differentiable) action on ``tensordict``'s states, and its distribution if stochastic."""
         td = tensordict.select(*self.actor_in_keys, strict=True)

@@ -16,11 +16,6 @@ from gild_torchrl.objectives.lookahead import MetaLookaheadLoss
 GILD_INITS = ("random", "bc")
 
 
-def _states(tensordict: TensorDictBase, keys: list) -> torch.Tensor:
-    """The actor's inputs as one flat vector per row: the ``s`` in the GILD network's input."""
-    return torch.cat([tensordict.get(key) for key in keys], dim=-1)
-
-
 def gradient_alignment(grad: torch.Tensor, reference: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Cosine between two gradients taken as flat vectors, and the ratio of their norms (grad / reference)."""
     grad, reference = grad.detach().flatten(), reference.detach().flatten()
@@ -113,7 +108,7 @@ class GILDLoss(MetaLookaheadLoss):
         if self.init == "bc" and not self.bc_fitted:
             self.fit_to_behaviour_cloning(demo)
         demo_action = demo.get(self.adapter.action_key)
-        demo_states = _states(demo, self.adapter.actor_in_keys)
+        demo_states = self.adapter.states(demo)
         policy_action, distribution = self.adapter.policy(demo, actor_params)
         rows = self.learned_loss_value(policy_action, demo_states, demo_action)
         context = {"policy_action": policy_action, "distribution": distribution, "demo_action": demo_action,
@@ -169,7 +164,7 @@ class GILDLoss(MetaLookaheadLoss):
         gradient with respect to ``a`` and the BC gradient.
         """
         demo_action = demonstrations.get(self.adapter.action_key).detach()
-        demo_states = _states(demonstrations, self.adapter.actor_in_keys).detach()
+        demo_states = self.adapter.states(demonstrations).detach()
         n = demo_action.shape[0]
         if n < 2:
             raise ValueError(f"fit_to_behaviour_cloning needs at least 2 demonstration rows, got {n}.")

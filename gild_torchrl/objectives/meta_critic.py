@@ -9,7 +9,6 @@ from tensordict import TensorDictParams
 from torchrl.objectives import LossModule
 
 from gild_torchrl.modules import MetaCriticNetwork
-from gild_torchrl.objectives.gild import _states
 from gild_torchrl.objectives.lookahead import MetaLookaheadLoss
 
 
@@ -48,5 +47,5 @@ class MetaCriticLoss(MetaLookaheadLoss):
     def _learned_loss(self, tensordict, actor_params):
         replay = self._replay_batch(tensordict)
         policy_action, _ = self.adapter.policy(replay, actor_params)
-        states = _states(replay, self.adapter.actor_in_keys)
+        states = self.adapter.states(replay)
         return self.learned_loss_value(policy_action, states).mean(), {}
