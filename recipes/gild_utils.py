@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections import Counter
 import random
 import sys
 import time
@@ -323,14 +324,31 @@ def sample_batch(loss_module: BaseLossWrapper, replay_buffer, demos: Demonstrati
     return make_batch(replay, demo, validation)
 
 
-def update(loss_module, optimizers: Mapping[str, torch.optim.Optimizer], target_updater: SoftUpdate, batch) -> TensorDictBase:
-    """One gradient update: the summed ``loss_*`` entries give every network its own gradient."""
+def update(
+    loss_module,
+    optimizers: Mapping[str, torch.optim.Optimizer],
+    target_updater: SoftUpdate,
+    batch,
+    skipped: Counter | None = None,
+) -> TensorDictBase:
+    """One gradient update: the summed ``loss_*`` entries give every network its own gradient.
+
+    A parameter group whose gradient is not finite (a NaN or inf in a loss or the meta-gradient)
+    is not stepped this update, and ``skipped[group]`` counts it, so one bad batch cannot
+    corrupt the networks; the other groups step as usual.
+    """
     out = loss_module(batch)
     total = sum(value for key, value in out.items() if key.startswith("loss_"))
     for optimizer in optimizers.values():
         optimizer.zero_grad(set_to_none=True)
     total.backward()
-    for optimizer in optimizers.values():
+    for name, optimizer in optimizers.items():
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if grads and not torch.stack([torch.isfinite(g).all() for g in grads]).all():
+            optimizer.zero_grad(set_to_none=True)
+            if skipped is not None:
+                skipped[name] += 1
+            continue
         optimizer.step()  # parameters without a gradient this update (TD3's delayed actor) are skipped
     if "loss_actor" in out.keys():
         target_updater.step()
@@ -368,6 +386,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         log_scalars(logger, {f"gild/{k}": v for k, v in loss_module.bc_fit_metrics.items()}, step=0)
 
     frames, updates, rewarded, start = 0, 0, 0, time.perf_counter()
+    skipped = Counter()  # updates not applied to a parameter group because its gradient was not finite
     first_reward_frame = None
     updates_per_batch = int(cfg.collector.frames_per_batch * cfg.optim.utd_ratio)
     next_eval, last_eval = cfg.eval.interval, {}
@@ -395,12 +414,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 batch = sample_batch(loss_module, replay_buffer, demos, cfg)
                 timers["sample"] += time.perf_counter() - tick
                 tick = time.perf_counter()
-                out.update(update(loss_module, optimizers, target_updater, batch).detach().items())
+                out.update(update(loss_module, optimizers, target_updater, batch, skipped).detach().items())
                 updates += 1
                 timers["update"] += time.perf_counter() - tick
         collector.update_policy_weights_()
 
         tick = time.perf_counter()
+        out.update({f"nonfinite_skips_{name}": torch.tensor(float(skipped[name])) for name in optimizers})
         log_training(logger, data, out, loss_module, frames, updates, rewarded, first_reward_frame, timers, start)
         timers["log"] += time.perf_counter() - tick
         if frames >= next_eval or frames >= cfg.collector.total_frames:
@@ -442,7 +462,8 @@ def log_training(
         values["train/episode_length"] = data.get(("next", "step_count"))[done].float().mean()
     for key, value in out.items():
         if isinstance(value, torch.Tensor):
-            values[f"train/{key}" if key.startswith("loss_") or key in BASE_METADATA else f"gild/{key}"] = value
+            in_train = key.startswith(("loss_", "nonfinite_skips_")) or key in BASE_METADATA
+            values[f"train/{key}" if in_train else f"gild/{key}"] = value
     values["gild/guiding"] = float(loss_module.guiding)
     values["gild/guided_updates"] = loss_module.num_guided_updates
     values["gild/rewarded_transitions"] = rewarded

@@ -74,6 +74,8 @@ EXPECTED_TAGS = {
     "time/collect",
     "time/update",
     "time/eval",
+    "train/nonfinite_skips_actor",
+    "train/nonfinite_skips_critic",
 }
 OBJECTIVE_TAGS = {
     "gild": {"train/loss_gild", "gild/gild_loss", "gild/meta_utility", "gild/demo_action_mse", "gild/meta_grad_norm",
@@ -151,3 +153,32 @@ def test_demonstrations_of_another_task_are_rejected(tmp_path):
     proc = run_recipe("td3_gild.py", [*TINY, "env.name=Hopper-v5", f"demos.path={demo_file}", f"run_dir={tmp_path / 'x'}"], cwd=tmp_path)
     assert proc.returncode == 2
     assert "error: " in proc.stderr and "pointnav_sized.npy" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_a_non_finite_gradient_skips_only_its_group_and_is_counted(gild_utils):
+    """A NaN reward poisons the critic's loss: the critic is not stepped, the actor and GILD still are."""
+    from collections import Counter
+
+    import torch
+    from torchrl.objectives import SoftUpdate
+
+    from gild_torchrl.envs import make_env
+
+    cfg = compose_config("td3_gild", [*TINY, "td3.policy_delay=1"])
+    env = make_env("PointNav")
+    demos = gild_utils.make_demonstrations(cfg, env)
+    loss = gild_utils.make_loss_module(cfg, env, demos)
+    optimizers = gild_utils.make_optimizers(cfg, loss)
+    rollout = env.rollout(40, break_when_any_done=False)
+    replay = rollout.reshape(-1)
+    replay["next", "reward"][3] = float("nan")
+    batch = gild_utils.make_batch(replay, demos.sample(32).select("observation", "action"))
+    groups = {name: [p.detach().clone() for g in opt.param_groups for p in g["params"]] for name, opt in optimizers.items()}
+    skipped = Counter()
+    gild_utils.update(loss, optimizers, SoftUpdate(loss.base_loss, tau=0.005), batch, skipped)
+    assert skipped == Counter({"critic": 1})
+    for name, before in groups.items():
+        after = [p for g in optimizers[name].param_groups for p in g["params"]]
+        assert all(torch.isfinite(p).all() for p in after), name
+        changed = any(not torch.equal(a, b) for a, b in zip(before, after))
+        assert changed == (name != "critic"), name
