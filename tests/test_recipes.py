@@ -182,3 +182,19 @@ def test_a_non_finite_gradient_skips_only_its_group_and_is_counted(gild_utils):
         assert all(torch.isfinite(p).all() for p in after), name
         changed = any(not torch.equal(a, b) for a, b in zip(before, after))
         assert changed == (name != "critic"), name
+
+
+def test_same_seed_same_config_gives_the_same_run(gild_utils, tmp_path):
+    def run(name):
+        run_dir = tmp_path / name
+        gild_utils.train(compose_config("td3_gild", [*TINY, "seed=4", f"run_dir={run_dir}"]))
+        events = EventAccumulator(str(run_dir / "tensorboard"))
+        events.Reload()
+        losses = {tag: [e.value for e in events.Scalars(tag)] for tag in ("train/loss_actor", "train/loss_qvalue", "train/loss_gild")}
+        rows = [{k: v for k, v in row.items() if k != "wall_time"} for row in read_eval_csv(run_dir)]
+        return rows, losses
+
+    first, second = run("a"), run("b")
+    assert first == second
+    # losses logged after each of the two learning batches; GILD's 1% warm start is one actor update here
+    assert {tag: len(values) for tag, values in first[1].items()} == {"train/loss_actor": 2, "train/loss_qvalue": 2, "train/loss_gild": 1}
