@@ -27,6 +27,7 @@ from tensordict import TensorDictBase
 from tensordict.nn import TensorDictSequential
 from torchrl.modules import AdditiveGaussianModule
 from torchrl.objectives import SoftUpdate
+from torch.utils.tensorboard import SummaryWriter
 from torchrl.record.loggers.tensorboard import TensorboardLogger
 from tqdm import tqdm
 
@@ -38,6 +39,7 @@ from gild_torchrl.objectives import BaseLossWrapper, GILDLoss, ILLoss, MetaCriti
 from gild_torchrl.objectives.lookahead import META_STARTS, MetaLookaheadLoss
 from gild_torchrl.optim import WEIGHT_DECAY_KINDS, make_meta_optimizer
 
+import run_checkpoint
 from utils import evaluate, make_collector, make_environment, make_replay_buffer
 
 OBJECTIVES = ("gild", "il", "meta_critic", "rl")
@@ -55,6 +57,10 @@ BASE_METADATA = ("alpha", "entropy", "state_action_value_actor", "pred_value", "
 
 class ConfigError(ValueError):
     """A configuration value the recipe cannot run with."""
+
+
+# ``run_dir`` is the resumed run's directory when ``resume`` is set (config/gild_defaults.yaml).
+OmegaConf.register_new_resolver("run_dir_or", lambda resume, default: resume or default, replace=True)
 
 
 # ====================================================================
@@ -261,24 +267,39 @@ class EvaluationCSV:
 
     columns = ("frames", "updates", "wall_time", "dense_return", "sparse_return", "length", "x_final")
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keep_until: int | None = None) -> None:
+        """``keep_until``: a resumed run keeps the rows up to its checkpoint's frame count."""
         self.path = path
-        if not path.is_file():
+        rows = []
+        if keep_until is not None and path.is_file():
+            with path.open(newline="") as f:
+                rows = [row for row in csv.DictReader(f) if int(row["frames"]) <= keep_until]
+        if keep_until is not None or not path.is_file():
             with path.open("w", newline="") as f:
-                csv.writer(f).writerow(self.columns)
+                writer = csv.writer(f)
+                writer.writerow(self.columns)
+                writer.writerows([row[c] for c in self.columns] for row in rows)
 
     def append(self, row: Mapping[str, float]) -> None:
         with self.path.open("a", newline="") as f:
             csv.writer(f).writerow([row[c] for c in self.columns])
 
 
-def make_logger(cfg: DictConfig, run_dir: Path) -> TensorboardLogger | None:
-    """TorchRL's TensorBoard logger under ``run_dir/tensorboard``, with the resolved config as hparams."""
+def make_logger(cfg: DictConfig, run_dir: Path, resume_frames: int | None = None) -> TensorboardLogger | None:
+    """TorchRL's TensorBoard logger under ``run_dir/tensorboard``, with the resolved config as hparams.
+
+    When a run resumes from a checkpoint at ``resume_frames``, events logged after it (by the run
+    that was interrupted) are purged, so the curves continue without gaps or duplicate steps.
+    """
     if not cfg.logger.backend:
         return None
     if cfg.logger.backend != "tensorboard":
         raise ConfigError(f"logger.backend={cfg.logger.backend!r}; expected 'tensorboard' or null.")
     logger = TensorboardLogger(exp_name="tensorboard", log_dir=str(run_dir))
+    if resume_frames is not None:
+        logger.experiment.close()
+        logger.experiment = SummaryWriter(log_dir=logger.log_dir, purge_step=resume_frames + 1)
+        return logger
     flat = {}
     for key, value in _flatten(OmegaConf.to_container(cfg, resolve=True)).items():
         flat[key] = value if isinstance(value, (int, float, str, bool)) else str(value)
@@ -361,11 +382,16 @@ def update(
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Run one experiment end to end; returns the last evaluation."""
+    """Run one experiment end to end (or continue it from its checkpoint); returns the last evaluation."""
     check_config(cfg)
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     run_dir = Path(cfg.run_dir)
+    checkpoint = None
+    if cfg.resume:
+        checkpoint = run_checkpoint.find(run_dir)
+        if checkpoint is None:
+            raise ConfigError(f"resume={cfg.resume!r}: {run_dir} holds no complete checkpoint to continue from.")
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         train_env, eval_env = make_environment(cfg.env)
@@ -378,20 +404,30 @@ def train(cfg: DictConfig) -> dict[str, float]:
     target_updater = SoftUpdate(loss_module.base_loss, tau=cfg.optim.tau)
     optimizers = make_optimizers(cfg, loss_module)
     policy = make_exploration_policy(cfg, loss_module, train_env)
-    collector = make_collector(cfg, train_env, policy)
     replay_buffer = make_replay_buffer(cfg.replay_buffer.batch_size, min(cfg.replay_buffer.size, cfg.collector.total_frames))
-    logger = make_logger(cfg, run_dir)
-    evaluations = EvaluationCSV(run_dir / "eval.csv")
+    progress = {"frames": 0, "updates": 0, "rewarded": 0, "first_reward_frame": None,
+                "next_eval": cfg.eval.interval, "next_checkpoint": cfg.checkpoint.interval, "skipped": {}}
+    if checkpoint is not None:
+        try:
+            progress = run_checkpoint.load(checkpoint, cfg, loss_module, optimizers, replay_buffer)
+        except ValueError as err:
+            raise ConfigError(f"resume={cfg.resume!r}: {err}") from None
+    frames = progress["frames"]
+    if frames >= cfg.collector.total_frames:
+        print(f"{run_dir} already finished at {frames} frames; nothing to resume.")
+        return {"frames": frames, "updates": progress["updates"], "wall_time": 0.0}
+    skipped = Counter(progress["skipped"])  # updates not applied to a group because its gradient was not finite
+    collector = make_collector(cfg, train_env, policy, collected_frames=frames)
+    logger = make_logger(cfg, run_dir, resume_frames=frames if checkpoint is not None else None)
+    evaluations = EvaluationCSV(run_dir / "eval.csv", keep_until=frames if checkpoint is not None else None)
     if getattr(loss_module, "bc_fit_metrics", None):
         log_scalars(logger, {f"gild/{k}": v for k, v in loss_module.bc_fit_metrics.items()}, step=0)
 
-    frames, updates, rewarded, start = 0, 0, 0, time.perf_counter()
-    skipped = Counter()  # updates not applied to a parameter group because its gradient was not finite
-    first_reward_frame = None
+    start = time.perf_counter()
     updates_per_batch = int(cfg.collector.frames_per_batch * cfg.optim.utd_ratio)
-    next_eval, last_eval = cfg.eval.interval, {}
-    timers = dict.fromkeys(("collect", "sample", "update", "eval", "log"), 0.0)
-    bar = tqdm(total=cfg.collector.total_frames, desc=f"{cfg.algorithm}+{cfg.loss.objective}",
+    last_eval = {}
+    timers = dict.fromkeys(("collect", "sample", "update", "eval", "log", "checkpoint"), 0.0)
+    bar = tqdm(total=cfg.collector.total_frames, initial=frames, desc=f"{cfg.algorithm}+{cfg.loss.objective}",
                disable=not cfg.logger.progress_bar, unit="frames", file=sys.stdout, mininterval=2.0)
     tick = time.perf_counter()
     for data in collector:
@@ -400,11 +436,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
         data = data.reshape(-1)
         replay_buffer.extend(data)
         frames += data.numel()
-        rewarded += int((data.get(("next", "reward")) != 0).sum())
-        if rewarded and first_reward_frame is None:
-            first_reward_frame = frames
-            if isinstance(loss_module, MetaLookaheadLoss):
-                loss_module.start_meta_learning()  # meta_start=first_reward waits for this
+        progress["rewarded"] += int((data.get(("next", "reward")) != 0).sum())
+        if progress["rewarded"] and progress["first_reward_frame"] is None:
+            progress["first_reward_frame"] = frames
+        if progress["rewarded"] and isinstance(loss_module, MetaLookaheadLoss) and not loss_module.meta_started:
+            loss_module.start_meta_learning()  # meta_start=first_reward waits for this
         timers["sample"] += time.perf_counter() - tick
 
         out = {}  # the latest value of every loss and diagnostic this batch produced
@@ -415,24 +451,32 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 timers["sample"] += time.perf_counter() - tick
                 tick = time.perf_counter()
                 out.update(update(loss_module, optimizers, target_updater, batch, skipped).detach().items())
-                updates += 1
+                progress["updates"] += 1
                 timers["update"] += time.perf_counter() - tick
         collector.update_policy_weights_()
 
         tick = time.perf_counter()
         out.update({f"nonfinite_skips_{name}": torch.tensor(float(skipped[name])) for name in optimizers})
-        log_training(logger, data, out, loss_module, frames, updates, rewarded, first_reward_frame, timers, start)
+        log_training(logger, data, out, loss_module, frames, progress, timers, start)
         timers["log"] += time.perf_counter() - tick
-        if frames >= next_eval or frames >= cfg.collector.total_frames:
+        done = frames >= cfg.collector.total_frames
+        if frames >= progress["next_eval"] or done:
             tick = time.perf_counter()
             last_eval = evaluate(loss_module.base_loss.actor_network, eval_env, cfg.eval.episodes)
             timers["eval"] += time.perf_counter() - tick
-            row = {"frames": frames, "updates": updates, "wall_time": round(time.perf_counter() - start, 2), **last_eval}
+            row = {"frames": frames, "updates": progress["updates"], "wall_time": round(time.perf_counter() - start, 2), **last_eval}
             evaluations.append(row)
             log_scalars(logger, {f"eval/{k}": last_eval[k] for k in ("dense_return", "sparse_return", "length", "x_final")}, frames)
             bar.set_postfix(dense=f"{last_eval['dense_return']:.1f}", sparse=f"{last_eval['sparse_return']:.1f}")
-            while next_eval <= frames:
-                next_eval += cfg.eval.interval
+            while progress["next_eval"] <= frames:
+                progress["next_eval"] += cfg.eval.interval
+        if cfg.checkpoint.interval and (frames >= progress["next_checkpoint"] or done):
+            while progress["next_checkpoint"] <= frames:
+                progress["next_checkpoint"] += cfg.checkpoint.interval
+            progress.update(frames=frames, skipped=dict(skipped))
+            if logger is not None:
+                logger.experiment.flush()
+            timers["checkpoint"] += run_checkpoint.save(run_dir, cfg, loss_module, optimizers, replay_buffer, progress)
         bar.update(data.numel())
         tick = time.perf_counter()
     bar.close()
@@ -441,13 +485,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     eval_env.close()
     if logger is not None:
         logger.experiment.flush()
-    return {**last_eval, "frames": frames, "updates": updates, "wall_time": time.perf_counter() - start, **timers}
+    return {**last_eval, "frames": frames, "updates": progress["updates"], "wall_time": time.perf_counter() - start, **timers}
 
 
-def log_training(
-    logger, data, out, loss_module, frames: int, updates: int, rewarded: int, first_reward_frame: int | None,
-    timers: Mapping[str, float], start: float,
-) -> None:
+def log_training(logger, data, out, loss_module, frames: int, progress: Mapping[str, Any],
+                 timers: Mapping[str, float], start: float) -> None:
     """Training returns of the episodes that ended in this batch, losses, GILD diagnostics, throughput.
 
     ``loss_*`` entries go under ``train/``, the objective's diagnostics under ``gild/``.
@@ -466,19 +508,32 @@ def log_training(
             values[f"train/{key}" if in_train else f"gild/{key}"] = value
     values["gild/guiding"] = float(loss_module.guiding)
     values["gild/guided_updates"] = loss_module.num_guided_updates
-    values["gild/rewarded_transitions"] = rewarded
-    if first_reward_frame is not None:
-        values["gild/frames_to_first_reward"] = first_reward_frame
+    values["gild/rewarded_transitions"] = progress["rewarded"]
+    if progress["first_reward_frame"] is not None:
+        values["gild/frames_to_first_reward"] = progress["first_reward_frame"]
     wall = time.perf_counter() - start
     values["throughput/frames_per_s"] = frames / wall
-    values["throughput/updates_per_s"] = updates / wall
+    values["throughput/updates_per_s"] = progress["updates"] / wall
     values.update({f"time/{name}": seconds for name, seconds in timers.items()})
     log_scalars(logger, values, frames)
 
 
 def run(cfg: DictConfig) -> None:
-    """A recipe's body: train, and turn the errors a user can fix into one sentence and exit code 2."""
+    """A recipe's body: train, and turn the errors a user can fix into one sentence and exit code 2.
+
+    With ``resume=<run dir>`` the run continues with the configuration stored in its checkpoint.
+    """
     try:
+        if cfg.resume:
+            checkpoint = run_checkpoint.find(Path(cfg.resume))
+            if checkpoint is None:
+                raise ConfigError(f"resume={cfg.resume!r} holds no complete checkpoint to continue from.")
+            stored = run_checkpoint.read_config(checkpoint)
+            if stored.algorithm != cfg.algorithm:
+                raise ConfigError(
+                    f"resume={cfg.resume!r} holds a {stored.algorithm} run; this recipe runs {cfg.algorithm}."
+                )
+            stored.resume, cfg = cfg.resume, stored
         result = train(cfg)
     except (ConfigError, DemonstrationError) as err:
         print(f"error: {err}", file=sys.stderr)
