@@ -198,3 +198,10 @@ def test_same_seed_same_config_gives_the_same_run(gild_utils, tmp_path):
     assert first == second
     # losses logged after each of the two learning batches; GILD's 1% warm start is one actor update here
     assert {tag: len(values) for tag, values in first[1].items()} == {"train/loss_actor": 2, "train/loss_qvalue": 2, "train/loss_gild": 1}
+
+
+def test_unknown_config_key_is_refused_by_hydra(tmp_path):
+    proc = run_recipe("td3_gild.py", [*TINY, "loss.objectiv=il", f"run_dir={tmp_path / 'x'}"], cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "loss.objectiv" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x" / "eval.csv").exists()

@@ -71,6 +71,8 @@ def _as_tensor(value: Any, source, field: str) -> torch.Tensor:
         raise _fail(source, field, f"is not a numeric array ({err})") from None
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise _fail(source, field, f"expected a numeric array, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise _fail(source, field, f"expected a real-valued array, got dtype {arr.dtype}")
     return torch.from_numpy(np.ascontiguousarray(arr))
 
 
