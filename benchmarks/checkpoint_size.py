@@ -1,0 +1,57 @@
+"""Time and size on disk of a recipe checkpoint with a full 1e6-transition replay buffer (sparse Hopper, TD3).
+
+    python benchmarks/checkpoint_size.py [--rows 1000000]
+
+The buffer is filled with real transitions of the recipe's environment (1,000 collected with
+random actions, tiled), so each row has the keys and dtypes a real run stores. The objective is Meta-Critic, whose
+meta network is the size of GILD's, so that no demonstration set is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "recipes"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    import gild_utils
+    import run_checkpoint
+    from hydra import compose, initialize_config_dir
+
+    from utils import make_replay_buffer
+
+    workdir = Path(tempfile.mkdtemp(prefix="gild_checkpoint_"))
+    with initialize_config_dir(config_dir=str(ROOT / "recipes" / "config"), version_base="1.3"):
+        cfg = compose("td3_gild", ["loss.objective=meta_critic", f"run_dir={workdir}"])
+    from gild_torchrl.envs import make_env
+
+    env = make_env(cfg.env.name, sparse=True, seed=0)
+    rows = env.rollout(1000, break_when_any_done=False).reshape(-1)
+    loss = gild_utils.make_loss_module(cfg, env, None)
+    optimizers = gild_utils.make_optimizers(cfg, loss)
+    buffer = make_replay_buffer(256, args.rows)
+    for _ in range(args.rows // rows.numel()):
+        buffer.extend(rows)
+    seconds = []
+    for _ in range(args.repeats):
+        seconds.append(run_checkpoint.save(workdir, cfg, loss, optimizers, buffer, {"frames": args.rows}))
+    size = sum(f.stat().st_size for f in (workdir / "checkpoint").rglob("*") if f.is_file())
+    print(f"{len(buffer)} transitions ({len(rows.keys(True, True))} keys each): checkpoint "
+          f"{size / 2**20:.0f} MiB, median write {statistics.median(seconds):.1f} s over {args.repeats} writes")
+
+
+if __name__ == "__main__":
+    main()
