@@ -78,3 +78,21 @@ def test_stop_rule():
     assert not mod._reached_target(cfg, {"dense_return": 900, "sparse_return": 400})
     cfg = OmegaConf.create({"train": {"target_return": None}})
     assert not mod._reached_target(cfg, {"dense_return": 1e9, "sparse_return": 1e9})
+
+
+def test_evaluate_reads_dense_and_sparse_returns():
+    sys.path.insert(0, str(RECIPE.parent))
+    import torch
+    from utils import evaluate, make_environment, make_td3_models
+
+    from gild_torchrl.envs import DetourDemonstrator
+
+    train_env, eval_env = make_environment({"name": "PointNav", "seed": 0})
+    out = evaluate(DetourDemonstrator(noise=0.0), eval_env, episodes=3, max_steps=100)
+    assert 0.6 < out["sparse_return"] < 0.75 and 0.5 < out["dense_return"] < 0.75 and 25 < out["length"] < 40
+    assert out["return"] == pytest.approx(out["dense_return"])  # the evaluation env is dense
+    model, explore = make_td3_models(train_env, (32, 32))
+    td = explore(train_env.reset())
+    assert td["action"].shape == (2,) and bool((td["action"].abs() <= 1).all())
+    assert len(evaluate(model[0], eval_env, episodes=2, max_steps=100)["dense_returns"]) == 2
+    assert torch.get_num_threads() >= 1
