@@ -340,7 +340,7 @@ def sample_batch(loss_module: BaseLossWrapper, replay_buffer, demos: Demonstrati
         return replay
     demo = demos.sample(cfg.demos.batch_size).select("observation", "action") if demos is not None else None
     validation = None
-    if cfg.loss.validation_batch and isinstance(loss_module, (GILDLoss, MetaCriticLoss)):
+    if cfg.loss.validation_batch and isinstance(loss_module, MetaLookaheadLoss):
         validation = replay_buffer.sample().select("observation")  # the spec's second replay batch
     return make_batch(replay, demo, validation)
 
