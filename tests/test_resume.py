@@ -113,3 +113,15 @@ def test_resume_refuses_a_checkpoint_of_another_algorithm(tmp_path):
     assert resumed.returncode == 2
     assert "holds a td3 run; this recipe runs sac" in err.strip().splitlines()[-1]
     assert (run_dir / "eval.csv").read_text() == eval_rows
+
+
+@pytest.mark.parametrize("script", ["sac_gild.py", "ddpg_gild.py"])
+def test_every_algorithm_restores_its_checkpoint(tmp_path, script):
+    run_dir = tmp_path / "run"
+    proc = recipe(script, [*RUN, "collector.total_frames=400", f"run_dir={run_dir}"])
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    resumed = recipe(script, [f"resume={run_dir}"])
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err[-2000:]
+    assert "already finished at 400 frames" in out

@@ -111,6 +111,9 @@ def make_base_loss(
             action_spec=action_spec,
             deactivate_vmap=deactivate_vmap,
         )
+        # SACLoss registers this buffer on first use: make it now, so that the state_dicts of a
+        # fresh and a trained loss have the same keys (checkpoints, resume)
+        loss.target_entropy  # noqa: B018
     else:
         raise ValueError(f"algorithm={algorithm!r}; expected one of {ALGORITHMS}.")
     loss.make_value_estimator(gamma=gamma)
