@@ -5,17 +5,17 @@ algorithm (``cfg.algorithm``); everything else is here once. The loop is the pap
 with the exploration policy, store in the replay buffer, and after the random phase run one
 update per collected frame on a replay batch, a demonstration batch and validation states,
 with GILD (or a baseline) for its warm start and plain RL afterwards. Environments, collector,
-replay buffer and evaluation come from ``utils.py``.
+replay buffer and evaluation come from ``utils.py``, checkpoints from ``run_checkpoint.py``.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-from collections import Counter
 import random
 import sys
 import time
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tensordict import TensorDictBase
 from tensordict.nn import TensorDictSequential
+from torch.utils.tensorboard import SummaryWriter
 from torchrl.modules import AdditiveGaussianModule
 from torchrl.objectives import SoftUpdate
-from torch.utils.tensorboard import SummaryWriter
 from torchrl.record.loggers.tensorboard import TensorboardLogger
 from tqdm import tqdm
 
@@ -48,8 +48,6 @@ DEMO_FORMATS = ("auto", "directory", "numpy", "pickle", "minari", "replay_buffer
 DEFAULT_WARM_START = {"gild": 0.01, "il": None, "meta_critic": None, "rl": None}
 #: SAC's temperature is fixed at 0.2 on Hopper and HalfCheetah, tuned on Walker2d and Ant (spec).
 SAC_TUNED_ALPHA_TASKS = ("Walker2d-v5", "Ant-v5")
-
-
 #: Entries of the base losses' own outputs, logged under train/ beside the losses.
 BASE_METADATA = ("alpha", "entropy", "state_action_value_actor", "pred_value", "next_state_value", "target_value",
                  "target_value_max", "pred_value_max")
