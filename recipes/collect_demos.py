@@ -130,7 +130,8 @@ def train(cfg: DictConfig, run_dir: Path, logger) -> tuple[torch.nn.Module, dict
         rb.extend(_load_buffer_rows(run_dir / "replay_buffer"))
         _set_rng_state(state["rng"])
         print(f"[collect_demos] resumed from {ckpt_path} at {frames} frames ({len(rb)} transitions in the buffer)", flush=True)
-        if state.get("done") and (state.get("stopped") == "target" or frames >= total_frames):
+        target_met = state.get("stopped") == "target" and last_eval is not None and _reached_target(cfg, last_eval)
+        if state.get("done") and (target_met or frames >= total_frames):
             print(f"[collect_demos] the checkpointed run had already finished training ({state.get('stopped')})", flush=True)
             return model, {"frames": frames, "history": history, "last_eval": last_eval, "stopped": state.get("stopped")}
 
