@@ -257,10 +257,19 @@ def rollout_demos(cfg: DictConfig, actor: torch.nn.Module, output_dir: Path, pro
             td.set("action", (a + noise * torch.randn(a.shape, generator=gen)).clamp(low, high))
         return td
 
-    episodes, dense, sparse, lengths, xs = [], [], [], [], []
+    episodes, dense, sparse, lengths, xs, rejected = [], [], [], [], [], []
+    min_return = cfg_get(cfg, "demo.min_return")
+    wanted = int(cfg.demo.num_episodes)
     with set_exploration_type(ExplorationType.DETERMINISTIC):
-        for _ in range(int(cfg.demo.num_episodes)):
+        while len(episodes) < wanted:
             traj = env.rollout(1000, policy, break_when_any_done=True)
+            ret = float(traj["next", "dense_reward"].sum())
+            if min_return is not None and ret < float(min_return):
+                # e.g. a HalfCheetah that flips over: recorded in the metadata, not kept
+                rejected.append(ret)
+                if len(rejected) > 3 * wanted:
+                    raise RuntimeError(f"collect_demos: {len(rejected)} episodes below demo.min_return={min_return}")
+                continue
             episodes.append(traj)
             dense.append(float(traj["next", "dense_reward"].sum()))
             sparse.append(float(traj["next", "sparse_reward"].sum()))
@@ -284,6 +293,8 @@ def rollout_demos(cfg: DictConfig, actor: torch.nn.Module, output_dir: Path, pro
             "final_x_positions": xs,
             "sparse_threshold": threshold,
             "rollout_policy": "deterministic" if noise == 0 else f"deterministic + N(0, {noise}) action noise",
+            "min_return": min_return,
+            "rejected_returns": rejected,
             "provenance": provenance,
         },
     )

@@ -56,10 +56,11 @@ def test_train_rollout_resume_and_checkpoint_mode(tmp_path):
     # roll out an existing policy checkpoint, with action noise, without training
     out_dir = tmp_path / "from_ckpt"
     _run([f"demo.policy_checkpoint={run_dir / 'policy.pt'}", "demo.noise_std=0.1", f"run_dir={tmp_path / 'run2'}",
-          f"demo.output_dir={out_dir}", "demo.compress=false"], tmp_path)
+          f"demo.output_dir={out_dir}", "demo.compress=false", "demo.min_return=-1000000"], tmp_path)
     demos = Demonstrations.load(out_dir).validate_for_task("Hopper-v5")
     assert demos.num_episodes == 2 and (out_dir / "storage").is_dir()
     assert "policy.pt" in demos.meta["provenance"]["policy_checkpoint"]
+    assert demos.meta["rejected_returns"] == [] and demos.meta["min_return"] == -1000000
     assert not (tmp_path / "run2" / "checkpoint.pt").exists()
 
 
