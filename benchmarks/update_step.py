@@ -24,7 +24,7 @@ from gild_torchrl.modules import make_action_spec, make_base_loss
 from gild_torchrl.objectives import BaseLossWrapper, GILDLoss, ILLoss, MetaCriticLoss, make_batch
 
 OBSERVATION_DIM, ACTION_DIM, BATCH = 11, 3, 256
-VARIANTS = ("base", "+IL", "+GILD", "+Meta-Critic", "+GILD after warm start")
+VARIANTS = ("base", "+IL", "+GILD", "+Meta-Critic", "+GILD after warm start", "+GILD, diagnostics off")
 
 
 def make_variant(algorithm: str, variant: str):
@@ -38,8 +38,10 @@ def make_variant(algorithm: str, variant: str):
         loss = GILDLoss(base, **dims)
     elif variant == "+Meta-Critic":
         loss = MetaCriticLoss(base, **dims)
-    else:  # a warm start that is already over
+    elif variant == "+GILD after warm start":
         loss = GILDLoss(base, **dims, warm_start=0)
+    else:  # the periodic gild/ diagnostics (every 100 updates by default) switched off
+        loss = GILDLoss(base, **dims, diagnostics_interval=0)
     optimizers = [torch.optim.Adam(base.actor_network_params.values(True, True), lr=3e-4),
                   torch.optim.Adam(loss.base_loss.parameters(), lr=3e-4)]
     meta = getattr(loss, "network_params", None)
