@@ -161,7 +161,8 @@ def _guess_format(path: Path) -> str:
 # -----------------------------
 
 
-def resolve_warm_start(cfg: DictConfig) -> int | float | None:
+def warm_start_setting(cfg: DictConfig) -> int | float | None:
+    """``loss.warm_start`` with ``auto`` replaced by the objective's default."""
     warm_start = cfg.loss.warm_start
     return DEFAULT_WARM_START[cfg.loss.objective] if warm_start == "auto" else warm_start
 
@@ -191,7 +192,7 @@ def make_loss_module(cfg: DictConfig, env, demos: Demonstrations | None) -> Base
         fixed_alpha=bool(fixed_alpha),
     )
     schedule = {
-        "warm_start": resolve_warm_start(cfg),
+        "warm_start": warm_start_setting(cfg),
         "total_updates": total_updates(cfg),
         "policy_delay": cfg.td3.policy_delay if cfg.algorithm == "td3" else 1,
     }
