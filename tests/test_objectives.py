@@ -7,7 +7,7 @@ import torch
 from tensordict import TensorDict
 
 from gild_torchrl.modules import GILDNetwork, make_action_spec, make_base_loss
-from gild_torchrl.objectives import GILDLoss, ILLoss, MetaCriticLoss, make_batch, resolve_warm_start
+from gild_torchrl.objectives import GILDLoss, ILLoss, MetaCriticLoss, resolve_warm_start
 from gild_torchrl.objectives.behaviour_cloning import behaviour_cloning_loss
 
 from objective_factories import (

@@ -20,7 +20,7 @@ def test_readme_example_is_the_example_file_and_runs(capsys):
 
     torch.manual_seed(0)
     namespace = runpy.run_path(str(path), run_name="readme_example")
-    loss, td3 = namespace["loss"], namespace["td3"]
+    loss = namespace["loss"]
     assert loss.num_updates == 4 and loss.num_guided_updates == 2  # TD3: actor on updates 0 and 2
     assert loss.warm_start_updates == 5_000  # 1% of 1e6 updates, in actor updates
     assert capsys.readouterr().out.count("meta utility") == 2

@@ -17,7 +17,6 @@ float32. Every loading or validation failure raises :class:`DemonstrationError` 
 from __future__ import annotations
 
 import json
-import math
 import os
 import pickle
 import zipfile

@@ -25,8 +25,6 @@ episode sum is ``d_0 - d_T - 0.01 T`` (about 0.72 for a straight path, lower for
 
 from __future__ import annotations
 
-import math
-
 import torch
 from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Bounded, Categorical, Composite, Unbounded
