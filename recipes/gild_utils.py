@@ -11,8 +11,10 @@ replay buffer and evaluation come from ``utils.py``, checkpoints from ``run_chec
 from __future__ import annotations
 
 import csv
+import json
 import os
 import random
+import shutil
 import sys
 import time
 from collections import Counter
@@ -31,7 +33,7 @@ from torchrl.objectives import SoftUpdate
 from torchrl.record.loggers.tensorboard import TensorboardLogger
 from tqdm import tqdm
 
-from gild_torchrl.data import DemonstrationError, Demonstrations, bundled
+from gild_torchrl.data import DemonstrationError, Demonstrations, MissingDemonstrationError, bundled
 from gild_torchrl.envs import POINTNAV_NAMES, pointnav_demonstrations
 from gild_torchrl.envs.sparse import base_task_id
 from gild_torchrl.modules import ALGORITHMS, make_base_loss
@@ -51,6 +53,10 @@ SAC_TUNED_ALPHA_TASKS = ("Walker2d-v5", "Ant-v5")
 #: Entries of the base losses' own outputs, logged under train/ beside the losses.
 BASE_METADATA = ("alpha", "entropy", "state_action_value_actor", "pred_value", "next_state_value", "target_value",
                  "target_value_max", "pred_value_max")
+
+
+#: Written into the run directory when a run has finished; its presence marks the run as done.
+RESULT_FILE = "result.json"
 
 
 class ConfigError(ValueError):
@@ -136,6 +142,29 @@ def make_demonstrations(cfg: DictConfig, env) -> Demonstrations:
         else:
             demos = Demonstrations.from_replay_buffer(path, task=name)
     return demos.validate_for_env(env, task=name)
+
+
+def make_reference_demonstrations(cfg: DictConfig, env) -> Demonstrations | None:
+    """The task's demonstrations for objectives that do not train on them (rl, meta_critic).
+
+    They give every run the same divergence measurement and the demonstrator's return; a task
+    with no bundled set and no ``demos.path`` has neither (None).
+    """
+    try:
+        return make_demonstrations(cfg, env)
+    except MissingDemonstrationError:
+        if cfg.demos.path is not None:
+            raise  # a path the user gave must exist
+        return None
+
+
+def make_divergence_batch(cfg: DictConfig, demos: Demonstrations | None) -> TensorDictBase | None:
+    """A fixed subset of the demonstrations on which each evaluation measures the actor's divergence."""
+    rows = int(cfg.eval.divergence_rows)
+    if demos is None or rows <= 0:
+        return None
+    order = torch.randperm(len(demos), generator=torch.Generator().manual_seed(0))[:rows]
+    return demos.data[order].select("observation", "action").apply(lambda x: x.to(torch.float32))
 
 
 def _guess_format(path: Path) -> str:
@@ -264,7 +293,8 @@ def make_optimizers(cfg: DictConfig, loss_module: BaseLossWrapper) -> dict[str, 
 class EvaluationCSV:
     """``eval.csv`` beside the TensorBoard events: one row per evaluation, appended as it happens."""
 
-    columns = ("frames", "updates", "wall_time", "dense_return", "sparse_return", "length", "x_final")
+    columns = ("frames", "updates", "wall_time", "dense_return", "sparse_return", "length", "x_final",
+               "demo_action_mse", "demo_nll")
 
     def __init__(self, path: Path, keep_until: int | None = None) -> None:
         """``keep_until``: a resumed run keeps the rows up to its checkpoint's frame count."""
@@ -277,11 +307,12 @@ class EvaluationCSV:
             with path.open("w", newline="") as f:
                 writer = csv.writer(f)
                 writer.writerow(self.columns)
-                writer.writerows([row[c] for c in self.columns] for row in rows)
+                writer.writerows([row.get(c, "") for c in self.columns] for row in rows)
 
     def append(self, row: Mapping[str, float]) -> None:
+        """Columns a run does not measure (``demo_nll`` of a deterministic actor) stay empty."""
         with self.path.open("a", newline="") as f:
-            csv.writer(f).writerow([row[c] for c in self.columns])
+            csv.writer(f).writerow([row.get(c, "") for c in self.columns])
 
 
 def make_logger(cfg: DictConfig, run_dir: Path, resume_frames: int | None = None) -> TensorboardLogger | None:
@@ -399,6 +430,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     uses_demos = cfg.loss.objective in ("gild", "il")
     demos = make_demonstrations(cfg, train_env) if uses_demos else None
 
+    reference = demos if demos is not None else make_reference_demonstrations(cfg, train_env)
+    divergence_batch = make_divergence_batch(cfg, reference)
+    write_run_info(run_dir, cfg, reference)
     loss_module = make_loss_module(cfg, train_env, demos)
     target_updater = SoftUpdate(loss_module.base_loss, tau=cfg.optim.tau)
     optimizers = make_optimizers(cfg, loss_module)
@@ -462,10 +496,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if frames >= progress["next_eval"] or done:
             tick = time.perf_counter()
             last_eval = evaluate(loss_module.base_loss.actor_network, eval_env, cfg.eval.episodes)
+            if divergence_batch is not None:
+                last_eval.update(loss_module.demonstration_divergence(divergence_batch))
             timers["eval"] += time.perf_counter() - tick
             row = {"frames": frames, "updates": progress["updates"], "wall_time": round(time.perf_counter() - start, 2), **last_eval}
             evaluations.append(row)
-            log_scalars(logger, {f"eval/{k}": last_eval[k] for k in ("dense_return", "sparse_return", "length", "x_final")}, frames)
+            logged = ("dense_return", "sparse_return", "length", "x_final", "demo_action_mse", "demo_nll")
+            log_scalars(logger, {f"eval/{k}": last_eval[k] for k in logged if k in last_eval}, frames)
             bar.set_postfix(dense=f"{last_eval['dense_return']:.1f}", sparse=f"{last_eval['sparse_return']:.1f}")
             while progress["next_eval"] <= frames:
                 progress["next_eval"] += cfg.eval.interval
@@ -484,7 +521,43 @@ def train(cfg: DictConfig) -> dict[str, float]:
     eval_env.close()
     if logger is not None:
         logger.experiment.flush()
-    return {**last_eval, "frames": frames, "updates": progress["updates"], "wall_time": time.perf_counter() - start, **timers}
+    result = {**last_eval, "frames": frames, "updates": progress["updates"], "wall_time": time.perf_counter() - start,
+              "first_reward_frame": progress["first_reward_frame"], **timers}
+    write_result(run_dir, result)
+    if not cfg.checkpoint.get("keep_final", True):
+        shutil.rmtree(run_dir / run_checkpoint.NAMES[0], ignore_errors=True)  # studies keep results, not replay buffers
+    return result
+
+
+def demonstrator_returns(demos: Demonstrations | None) -> dict[str, float | None]:
+    """The demonstrator's mean dense and sparse episode returns, when the set records them."""
+    meta = demos.meta if demos is not None else {}
+    dense = meta.get("dense_returns") or meta.get("returns")  # PointNav's "returns" are its sparse ones
+    sparse = meta.get("sparse_returns") or (meta.get("returns") if "dense_returns" in meta else None)
+    return {"demonstrator_dense_return": float(np.mean(dense)) if dense else None,
+            "demonstrator_sparse_return": float(np.mean(sparse)) if sparse else None}
+
+
+def write_run_info(run_dir: Path, cfg: DictConfig, demos: Demonstrations | None) -> None:
+    """``run.json``: what the run is (task, algorithm, setting, seed, budget) for ``gild_torchrl.analysis``."""
+    info = {
+        "task": cfg.env.name,
+        "algorithm": cfg.algorithm,
+        "setting": cfg.get("setting") or cfg.loss.objective,
+        "objective": cfg.loss.objective,
+        "seed": int(cfg.seed),
+        "total_frames": int(cfg.collector.total_frames),
+        "eval_interval": int(cfg.eval.interval),
+        **demonstrator_returns(demos),
+    }
+    (run_dir / "run.json").write_text(json.dumps(info, indent=1))
+
+
+def write_result(run_dir: Path, result: Mapping[str, Any]) -> None:
+    """``result.json``: the run's last evaluation and totals, written once it has finished (studies skip such runs)."""
+    tmp = run_dir / "result.json.tmp"
+    tmp.write_text(json.dumps(dict(result), indent=1, default=float))
+    tmp.rename(run_dir / RESULT_FILE)
 
 
 def log_training(logger, data, out, loss_module, frames: int, progress: Mapping[str, Any],

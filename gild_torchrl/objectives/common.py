@@ -12,6 +12,7 @@ from tensordict.utils import NestedKey
 from torchrl.objectives import LossModule
 
 from gild_torchrl.objectives.adapters import make_adapter
+from gild_torchrl.objectives.behaviour_cloning import behaviour_cloning_loss
 
 
 def resolve_warm_start(warm_start: int | float | None, total_updates: int | None, policy_delay: int) -> int | None:
@@ -162,6 +163,27 @@ class BaseLossWrapper(LossModule):
     def _guided_update(self, tensordict: TensorDictBase) -> TensorDictBase:
         """One actor update with the extra objective; subclasses implement it."""
         raise NotImplementedError
+
+    # -- analysis ------------------------------------------------------------------------
+    @torch.no_grad()
+    def demonstration_divergence(self, demonstrations: TensorDictBase) -> dict[str, float]:
+        """How far the actor has drifted from the demonstrator, on the demonstrated states.
+
+        ``demo_action_mse``: MSE between the actor's deterministic action (a stochastic policy's
+        mode) and the demonstrated action, comparable across DDPG, TD3 and SAC; for a stochastic
+        actor also ``demo_nll``, the negative log-likelihood of the demonstrated actions. It is
+        the paper's divergence analysis and works for every objective, plain RL included.
+        """
+        demo_action = demonstrations.get(self.adapter.action_key)
+        with torch.random.fork_rng(devices=[]):  # a stochastic actor samples: leave training's RNG stream alone
+            action, distribution = self.adapter.policy(demonstrations, self.adapter.actor_params)
+        if distribution is not None:
+            action = distribution.deterministic_sample
+        result = {"demo_action_mse": float(torch.nn.functional.mse_loss(action, demo_action))}
+        if distribution is not None:
+            bounds = self.adapter.action_bounds(distribution)
+            result["demo_nll"] = float(behaviour_cloning_loss(action, distribution, demo_action, bounds))
+        return result
 
     # -- TorchRL plumbing ----------------------------------------------------------------
     def make_value_estimator(self, value_type=None, **hyperparams):

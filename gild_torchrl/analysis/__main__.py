@@ -1,0 +1,67 @@
+"""``python -m gild_torchrl.analysis STUDY_DIR``: figures and tables of a study, and what it is missing."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from gild_torchrl.analysis.figures import plot_divergence, plot_learning_curves
+from gild_torchrl.analysis.runs import load_study
+from gild_torchrl.analysis.table import markdown, results_rows, write_csv
+
+
+class StudyWarning(UserWarning):
+    """A study is incomplete: some of its runs are missing or unfinished."""
+
+
+def analyse(study_dir: str | Path, out_dir: str | Path | None = None, reps: int = 2000, seed: int = 0) -> dict:
+    """Write ``learning_curves``/``divergence`` (PNG, SVG) and ``results.md``/``results.csv``.
+
+    Partial studies are aggregated as they are, with a :class:`StudyWarning` naming the missing
+    and unfinished runs. Returns the rows, the written paths and the warnings.
+    """
+    study = load_study(study_dir)
+    if not any(run.frames.size for run in study.runs):
+        raise ValueError(f"{study_dir}: no run with an evaluation yet (expected run.json and eval.csv under it).")
+    notes = study.warnings()
+    for note in notes:
+        warnings.warn(note, StudyWarning, stacklevel=2)
+    out_dir = Path(out_dir) if out_dir is not None else study.root / "analysis"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = results_rows(study.runs, reps=reps, seed=seed)
+    write_csv(rows, out_dir / "results.csv")
+    table = markdown(rows)
+    if notes:
+        table += "\n" + "\n".join(f"Note: {note}." for note in notes) + "\n"
+    (out_dir / "results.md").write_text(table)
+    paths = [out_dir / "results.md", out_dir / "results.csv"]
+    paths += plot_learning_curves(study.runs, out_dir, reps=reps, seed=seed)
+    paths += plot_divergence(study.runs, out_dir)
+    return {"rows": rows, "table": table, "paths": paths, "warnings": notes}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gild_torchrl.analysis", description=__doc__)
+    parser.add_argument("study_dir", help="a study directory (recipes/study.py) or any directory of recipe runs")
+    parser.add_argument("--out", default=None, help="where to write figures and tables (default: STUDY_DIR/analysis)")
+    parser.add_argument("--reps", type=int, default=2000, help="bootstrap replications (default 2000)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    args = parser.parse_args(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StudyWarning)  # printed below, once
+            result = analyse(args.study_dir, args.out, reps=args.reps, seed=args.seed)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(result["table"])
+    for note in result["warnings"]:
+        print(f"warning: {note}", file=sys.stderr)
+    print("wrote " + ", ".join(str(p) for p in result["paths"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

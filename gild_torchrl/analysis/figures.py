@@ -1,0 +1,122 @@
+"""The study's figures (PNG and SVG, matplotlib): learning curves and divergence from the demonstrator."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from gild_torchrl.analysis.metrics import mean_curve_interval
+from gild_torchrl.analysis.runs import Run
+from gild_torchrl.analysis.table import SETTING_ORDER, group_runs
+
+LABELS = {
+    "rl": "RL", "il": "RL+IL", "il_warm_start": "RL+IL (1% warm start)", "meta_critic": "Meta-Critic",
+    "gild": "GILD", "gild_bc_first_reward": "GILD (BC init, meta from 1st reward)",
+}
+ALGORITHM_LABELS = {"ddpg": "DDPG", "td3": "TD3", "sac": "SAC"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _colour(setting: str):
+    plt = _pyplot()
+    palette = plt.get_cmap("tab10").colors
+    index = SETTING_ORDER.index(setting) if setting in SETTING_ORDER else len(SETTING_ORDER) + hash(setting) % 4
+    return palette[index % len(palette)]
+
+
+def _panels(runs: list[Run]) -> dict[tuple[str, str], dict[str, list[Run]]]:
+    """(task, algorithm) -> setting -> runs."""
+    panels: dict[tuple[str, str], dict[str, list[Run]]] = defaultdict(dict)
+    for (task, algorithm, setting), group in group_runs(runs).items():
+        panels[(task, algorithm)][setting] = group
+    return panels
+
+
+def _common_curve(group: list[Run], column: str) -> tuple[np.ndarray, np.ndarray]:
+    """The runs' curves on the evaluations they all have (a running run shortens the group's curve)."""
+    length = min(r.frames.size for r in group)
+    return group[0].frames[:length], np.stack([r.column(column)[:length] for r in group])
+
+
+def _save(fig, out_dir: Path, name: str) -> list[Path]:
+    paths = [out_dir / f"{name}.png", out_dir / f"{name}.svg"]
+    fig.savefig(paths[0], dpi=120, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    _pyplot().close(fig)
+    return paths
+
+
+def plot_learning_curves(runs: list[Run], out_dir: Path, reps: int = 2000, seed: int = 0) -> list[Path]:
+    """Dense and sparse evaluation return against frames, per task and base algorithm.
+
+    One line per setting: the mean over seeds with a 95% bootstrap band (rliable); the
+    demonstrator's mean return as a dashed horizontal line where the demonstrations record it.
+    """
+    plt = _pyplot()
+    panels = _panels(runs)
+    fig, axes = plt.subplots(len(panels), 2, figsize=(11, 3.6 * len(panels)), squeeze=False)
+    for row, ((task, algorithm), settings) in enumerate(panels.items()):
+        for col, (column, kind) in enumerate((("dense_return", "dense"), ("sparse_return", "sparse"))):
+            ax = axes[row, col]
+            for setting, group in settings.items():
+                frames, curves = _common_curve(group, column)
+                mean, low, high = mean_curve_interval(curves, reps=reps, seed=seed)
+                ax.plot(frames, mean, color=_colour(setting), label=f"{LABELS.get(setting, setting)} (n={len(group)})")
+                ax.fill_between(frames, low, high, color=_colour(setting), alpha=0.2, linewidth=0)
+            demonstrator = next((getattr(r, f"demonstrator_{kind}_return") for g in settings.values() for r in g
+                                 if getattr(r, f"demonstrator_{kind}_return") is not None), None)
+            if demonstrator is not None:
+                ax.axhline(demonstrator, color="black", linestyle="--", linewidth=1, label="demonstrator")
+            ax.set_title(f"{task}, {ALGORITHM_LABELS.get(algorithm, algorithm)}: {kind} evaluation return")
+            ax.set_xlabel("environment frames")
+            ax.set_ylabel(f"{kind} return (mean over seeds, 95% CI)")
+            ax.grid(alpha=0.3)
+        axes[row, 0].legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return _save(fig, out_dir, "learning_curves")
+
+
+def plot_divergence(runs: list[Run], out_dir: Path) -> list[Path]:
+    """How far each policy's actions are from the demonstrated ones on the demonstration states.
+
+    Action MSE (deterministic action vs demonstrated action) for every algorithm; for SAC also
+    the negative log-likelihood of the demonstrated actions. Mean over seeds, thin lines per seed.
+    """
+    plt = _pyplot()
+    panels = {k: v for k, v in _panels(runs).items()
+              if any(np.isfinite(r.column("demo_action_mse")).any() for g in v.values() for r in g)}
+    if not panels:
+        return []
+    columns = [("demo_action_mse", "action MSE to the demonstrations")]
+    if any(np.isfinite(r.column("demo_nll")).any() for settings in panels.values() for g in settings.values() for r in g):
+        columns.append(("demo_nll", "NLL of demonstrated actions (SAC)"))
+    fig, axes = plt.subplots(len(panels), len(columns), figsize=(5.8 * len(columns), 3.6 * len(panels)), squeeze=False)
+    for row, ((task, algorithm), settings) in enumerate(panels.items()):
+        for col, (column, label) in enumerate(columns):
+            ax = axes[row, col]
+            for setting, group in settings.items():
+                frames, curves = _common_curve(group, column)
+                if not np.isfinite(curves).any():
+                    continue
+                for curve in curves:
+                    ax.plot(frames, curve, color=_colour(setting), alpha=0.25, linewidth=0.7)
+                ax.plot(frames, np.nanmean(curves, axis=0), color=_colour(setting), label=LABELS.get(setting, setting))
+            ax.set_title(f"{task}, {ALGORITHM_LABELS.get(algorithm, algorithm)}: divergence from the demonstrator")
+            ax.set_xlabel("environment frames")
+            ax.set_ylabel(label)
+            if column == "demo_action_mse":
+                ax.set_yscale("log")
+            ax.grid(alpha=0.3)
+        axes[row, 0].legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return _save(fig, out_dir, "divergence")

@@ -1,0 +1,120 @@
+"""The results table: one row per task x algorithm x setting, aggregated over seeds."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from gild_torchrl.analysis.metrics import (
+    final_return,
+    first_frame_above,
+    frames_to_first_sparse_reward,
+    iqm_interval,
+    normalised_auc,
+)
+from gild_torchrl.analysis.runs import Run
+
+#: Settings in the order the paper and the ablation list them; others follow alphabetically.
+SETTING_ORDER = ("rl", "il", "il_warm_start", "meta_critic", "gild", "gild_bc_first_reward")
+
+COLUMNS = (
+    "task", "algorithm", "setting", "runs", "finished", "frames",
+    "final_dense_mean", "final_dense_iqm", "final_dense_iqm_low", "final_dense_iqm_high",
+    "final_sparse_mean", "final_sparse_iqm", "final_sparse_iqm_low", "final_sparse_iqm_high",
+    "auc_dense", "auc_sparse",
+    "first_sparse_frames_median", "runs_with_sparse_reward",
+    "demonstrator_dense_return", "frames_to_demonstrator_median", "runs_reaching_demonstrator",
+)
+
+
+def setting_key(setting: str) -> tuple[int, str]:
+    return (SETTING_ORDER.index(setting) if setting in SETTING_ORDER else len(SETTING_ORDER), setting)
+
+
+def group_runs(runs: list[Run]) -> dict[tuple[str, str, str], list[Run]]:
+    """Runs with at least one evaluation, by (task, algorithm, setting), in a stable order."""
+    groups: dict[tuple[str, str, str], list[Run]] = defaultdict(list)
+    for run in runs:
+        if run.frames.size:
+            groups[(run.task, run.algorithm, run.setting)].append(run)
+    order = sorted(groups, key=lambda k: (k[0], k[1], setting_key(k[2])))
+    return {key: sorted(groups[key], key=lambda r: r.seed) for key in order}
+
+
+def _median_reached(values: list[float]) -> float:
+    reached = [v for v in values if not math.isnan(v)]
+    return float(np.median(reached)) if reached else float("nan")
+
+
+def results_rows(runs: list[Run], reps: int = 2000, seed: int = 0) -> list[dict]:
+    """The table's rows (see ``COLUMNS``): final returns (mean of the last 3 evaluations) with their
+    IQM and 95% stratified-bootstrap CI, normalised AUC, frames to the first sparse reward and to
+    the demonstrator's dense return (medians over the runs that reached them, and how many did)."""
+    rows = []
+    for (task, algorithm, setting), group in group_runs(runs).items():
+        final_dense = np.array([final_return(r.column("dense_return")) for r in group])
+        final_sparse = np.array([final_return(r.column("sparse_return")) for r in group])
+        first_sparse = [frames_to_first_sparse_reward(r.frames, r.column("sparse_return")) for r in group]
+        demonstrator = next((r.demonstrator_dense_return for r in group if r.demonstrator_dense_return is not None), None)
+        to_demo = [first_frame_above(r.frames, r.column("dense_return"), demonstrator) for r in group] if demonstrator is not None else []
+        dense_iqm = iqm_interval(final_dense, reps=reps, seed=seed)
+        sparse_iqm = iqm_interval(final_sparse, reps=reps, seed=seed)
+        rows.append({
+            "task": task, "algorithm": algorithm, "setting": setting,
+            "runs": len(group), "finished": sum(r.finished for r in group),
+            "frames": int(min(r.frames[-1] for r in group)),
+            "final_dense_mean": float(final_dense.mean()),
+            "final_dense_iqm": dense_iqm[0], "final_dense_iqm_low": dense_iqm[1], "final_dense_iqm_high": dense_iqm[2],
+            "final_sparse_mean": float(final_sparse.mean()),
+            "final_sparse_iqm": sparse_iqm[0], "final_sparse_iqm_low": sparse_iqm[1], "final_sparse_iqm_high": sparse_iqm[2],
+            "auc_dense": float(np.mean([normalised_auc(r.frames, r.column("dense_return")) for r in group])),
+            "auc_sparse": float(np.mean([normalised_auc(r.frames, r.column("sparse_return")) for r in group])),
+            "first_sparse_frames_median": _median_reached(first_sparse),
+            "runs_with_sparse_reward": sum(not math.isnan(v) for v in first_sparse),
+            "demonstrator_dense_return": demonstrator if demonstrator is not None else float("nan"),
+            "frames_to_demonstrator_median": _median_reached(to_demo),
+            "runs_reaching_demonstrator": sum(not math.isnan(v) for v in to_demo),
+        })
+    return rows
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _num(value: float, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _frames(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value / 1000:,.1f}k"
+
+
+def markdown(rows: list[dict]) -> str:
+    """The table as Markdown: returns with their IQM [95% CI]; frames in thousands ('-': never)."""
+    digits = 2 if rows and max(abs(r["final_dense_mean"]) for r in rows) < 10 else 0
+    lines = [
+        "| task | algorithm | setting | runs | final dense: mean, IQM [95% CI] | final sparse: mean, IQM [95% CI] "
+        "| AUC dense / sparse | first sparse reward (median; runs) | frames to demonstrator (median; runs) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        dense = f"{_num(r['final_dense_mean'], digits)}, {_num(r['final_dense_iqm'], digits)} [{_num(r['final_dense_iqm_low'], digits)}, {_num(r['final_dense_iqm_high'], digits)}]"
+        sparse = f"{_num(r['final_sparse_mean'], digits)}, {_num(r['final_sparse_iqm'], digits)} [{_num(r['final_sparse_iqm_low'], digits)}, {_num(r['final_sparse_iqm_high'], digits)}]"
+        runs = f"{r['runs']}" + ("" if r["finished"] == r["runs"] else f" ({r['finished']} finished)")
+        demo = "-" if math.isnan(r["demonstrator_dense_return"]) else f"{_frames(r['frames_to_demonstrator_median'])}; {r['runs_reaching_demonstrator']}/{r['runs']}"
+        lines.append(
+            f"| {r['task']} | {r['algorithm']} | {r['setting']} | {runs} | {dense} | {sparse} "
+            f"| {_num(r['auc_dense'], digits)} / {_num(r['auc_sparse'], digits)} "
+            f"| {_frames(r['first_sparse_frames_median'])}; {r['runs_with_sparse_reward']}/{r['runs']} | {demo} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,164 @@
+"""gild_torchrl.analysis on synthetic runs whose answers are known."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from xml.etree import ElementTree
+
+import numpy as np
+import pytest
+
+from gild_torchrl.analysis import analyse, load_study
+from gild_torchrl.analysis.__main__ import StudyWarning, main
+from gild_torchrl.analysis.grid import find_cell, study_runs
+from gild_torchrl.analysis.metrics import (
+    final_return,
+    first_frame_above,
+    frames_to_first_sparse_reward,
+    iqm_interval,
+    mean_curve_interval,
+    normalised_auc,
+)
+from gild_torchrl.analysis.table import results_rows
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def write_run(root: Path, setting: str, seed: int, dense, sparse, task="Hopper-v5", algorithm="td3",
+              finished=True, interval=1000, mse=None, demonstrator=1300.0) -> Path:
+    run_dir = root / task / algorithm / setting / f"seed{seed}"
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps({
+        "task": task, "algorithm": algorithm, "setting": setting, "objective": setting, "seed": seed,
+        "total_frames": interval * len(dense), "eval_interval": interval,
+        "demonstrator_dense_return": demonstrator, "demonstrator_sparse_return": None,
+    }))
+    with (run_dir / "eval.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["frames", "updates", "wall_time", "dense_return", "sparse_return", "length", "x_final",
+                         "demo_action_mse", "demo_nll"])
+        for i, (d, s) in enumerate(zip(dense, sparse)):
+            writer.writerow([interval * (i + 1), 0, 0.0, d, s, 100, 0.0, "" if mse is None else mse[i], ""])
+    if finished:
+        (run_dir / "result.json").write_text("{}")
+    return run_dir
+
+
+def test_curve_scores_match_hand_computations():
+    frames = np.array([1000, 2000, 3000, 4000])
+    dense = np.array([0.0, 100.0, 300.0, 200.0])
+    assert final_return(dense) == pytest.approx((100 + 300 + 200) / 3)
+    assert final_return(dense, last=1) == 200.0
+    # trapezoids: (0+100)/2*1000 + (100+300)/2*1000 + (300+200)/2*1000 = 500,000 over 3,000 frames
+    assert normalised_auc(frames, dense) == pytest.approx(500_000 / 3000)
+    assert first_frame_above(frames, dense, 250.0) == 3000
+    assert math.isnan(first_frame_above(frames, dense, 301.0))
+    assert frames_to_first_sparse_reward(frames, np.array([0.0, 0.0, 0.5, 0.0])) == 3000
+    assert math.isnan(frames_to_first_sparse_reward(frames, np.zeros(4)))
+
+
+def test_iqm_and_its_interval_from_rliable():
+    scores = np.array([1.0, 2.0, 3.0, 4.0, 100.0, -50.0, 5.0, 6.0])
+    iqm, low, high = iqm_interval(scores, reps=500, seed=0)
+    # the IQM discards the lowest and highest quarter: mean of 2, 3, 4, 5
+    assert iqm == pytest.approx(3.5)
+    assert low <= iqm <= high
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    assert iqm_interval(scores, reps=500, seed=0) == (iqm, low, high)  # fixed seed, same interval
+    np.testing.assert_array_equal(np.random.get_state()[1], before)  # the global RNG is left as it was
+    # a 95% CI of samples drawn around a known centre contains it
+    rng = np.random.default_rng(0)
+    samples = rng.normal(10.0, 1.0, size=40)
+    _, low, high = iqm_interval(samples, reps=2000, seed=3)
+    assert low < 10.0 < high
+    assert high - low < 1.5
+
+
+def test_mean_curve_band_contains_the_mean():
+    curves = np.array([[0.0, 1.0, 2.0], [2.0, 3.0, 4.0], [1.0, 2.0, 3.0]])
+    mean, low, high = mean_curve_interval(curves, reps=500, seed=0)
+    np.testing.assert_allclose(mean, [1.0, 2.0, 3.0])
+    assert np.all(low <= mean) and np.all(mean <= high)
+    assert np.all(high - low > 0)
+
+
+def test_results_table_on_a_synthetic_study(tmp_path):
+    write_run(tmp_path, "rl", 0, [1000, 1000, 1000, 1000], [0, 0, 0, 0])
+    write_run(tmp_path, "rl", 1, [900, 1000, 1100, 1200], [0, 0, 0, 0])
+    write_run(tmp_path, "gild", 0, [1000, 1400, 1500, 1600], [0, 100, 300, 500])
+    write_run(tmp_path, "gild", 1, [1000, 1000, 1350, 1250], [0, 0, 50, 10])
+    rows = {r["setting"]: r for r in results_rows(load_study(tmp_path).runs, reps=200)}
+    assert list(rows) == ["rl", "gild"]  # the paper's order, not alphabetical
+    gild = rows["gild"]
+    assert gild["final_dense_mean"] == pytest.approx(((1400 + 1500 + 1600) / 3 + (1000 + 1350 + 1250) / 3) / 2)
+    assert gild["first_sparse_frames_median"] == pytest.approx((2000 + 3000) / 2)
+    assert gild["runs_with_sparse_reward"] == 2
+    assert gild["frames_to_demonstrator_median"] == pytest.approx((2000 + 3000) / 2)  # demonstrator at 1,300
+    assert rows["rl"]["runs_with_sparse_reward"] == 0 and math.isnan(rows["rl"]["first_sparse_frames_median"])
+    assert rows["rl"]["frames_to_demonstrator_median"] != rows["rl"]["frames_to_demonstrator_median"]  # nan: never
+    assert rows["rl"]["final_sparse_iqm"] == 0.0
+
+
+def test_analysis_writes_valid_figures_and_tables(tmp_path):
+    for seed in range(3):
+        write_run(tmp_path, "il", seed, [10, 20, 30], [0, 1, 2], mse=[0.5, 0.2, 0.1])
+        write_run(tmp_path, "rl", seed, [10, 15, 12], [0, 0, 0], mse=[0.5, 0.8, 0.9])
+    result = analyse(tmp_path, reps=200)
+    out = tmp_path / "analysis"
+    for name in ("learning_curves", "divergence"):
+        assert (out / f"{name}.png").read_bytes()[:8] == PNG_MAGIC
+        root = ElementTree.parse(out / f"{name}.svg").getroot()
+        assert root.tag.endswith("svg")
+    with (out / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["setting"], r["runs"]) for r in rows] == [("rl", "3"), ("il", "3")]
+    assert float(rows[1]["final_dense_mean"]) == pytest.approx(20.0)
+    assert "| Hopper-v5 | td3 | il | 3 |" in (out / "results.md").read_text()
+    assert result["warnings"] == []
+
+
+def test_partial_study_is_aggregated_with_a_warning_naming_the_missing_runs(tmp_path):
+    (tmp_path / "multirun.yaml").write_text(
+        "hydra:\n"
+        "  sweeper:\n    params:\n      env.name: Hopper-v5\n      algorithm: td3\n      setting: rl,gild\n      seed: range(2)\n"
+        "  overrides:\n    task: []\n"
+        "  runtime:\n    choices:\n      setting: gild\n"
+        "study:\n  cells: []\n"
+    )
+    write_run(tmp_path, "rl", 0, [1, 2, 3], [0, 0, 0])
+    write_run(tmp_path, "rl", 1, [1, 2, 3], [0, 0, 0])
+    write_run(tmp_path, "gild", 0, [1, 2], [0, 0], finished=False)  # still running
+    with pytest.warns(StudyWarning) as caught:
+        result = analyse(tmp_path, reps=100)
+    messages = " ".join(str(w.message) for w in caught)
+    assert "Hopper-v5/td3/gild/seed1" in messages  # never started
+    assert "Hopper-v5/td3/gild/seed0" in messages  # not finished
+    assert "Note:" in result["table"] and "gild/seed1" in result["table"]
+    assert [r["setting"] for r in result["rows"]] == ["rl", "gild"]
+
+
+def test_cli_reports_a_directory_without_runs_in_one_line(tmp_path, capsys):
+    assert main([str(tmp_path / "nowhere")]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no run with an evaluation" in err
+
+
+def test_cells_select_runs_and_expand_like_hydra():
+    cells = [
+        {"match": {"env.name": "PointNav"}},
+        {"match": {"env.name": "Hopper-v5", "setting": ["rl", "gild"], "seed": [0, 1]}, "set": {"collector.total_frames": 30}},
+    ]
+    assert find_cell({"env.name": "Hopper-v5", "setting": "gild", "seed": "1"}, cells)["set"] == {"collector.total_frames": 30}
+    assert find_cell({"env.name": "Hopper-v5", "setting": "il", "seed": "0"}, cells) is None
+    assert find_cell({"env.name": "Hopper-v5", "setting": "il", "seed": "0"}, []) == {}
+    runs = study_runs(["env.name=PointNav,Hopper-v5", "setting=rl,il,gild", "seed=range(3)"], {"algorithm": "td3"}, cells)
+    assert len(runs) == 3 * 3 + 2 * 2
+    assert "Hopper-v5/td3/gild/seed1" in runs and "Hopper-v5/td3/il/seed0" not in runs
+    with pytest.raises(KeyError, match="threads"):
+        find_cell({"env.name": "PointNav"}, [{"match": {"threads": 1}}])

@@ -1,0 +1,137 @@
+"""Studies through Hydra multirun: the joblib launcher end to end, skipping finished runs, Slurm's config."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from gild_torchrl.analysis import analyse, load_study
+from gild_torchrl.analysis.grid import study_runs
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "recipes" / "config"
+TINY_PRESET = """# @package _global_
+study:
+  name: tiny
+  cells:
+    - match: {env.name: PointNav, setting: [rl, gild]}
+      set:
+        collector.total_frames: 1000
+        collector.init_random_frames: 500
+        collector.frames_per_batch: 250
+        eval.interval: 500
+        eval.episodes: 3
+        network.hidden_sizes: [32, 32]
+        replay_buffer.batch_size: 64
+        demos.batch_size: 64
+hydra:
+  sweeper:
+    params:
+      env.name: PointNav
+      algorithm: td3
+      setting: rl,il,gild
+      seed: "0"
+"""
+
+
+def run_study(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
+    config_dir = tmp_path / "config"
+    (config_dir / "study").mkdir(parents=True, exist_ok=True)
+    (config_dir / "study" / "tiny.yaml").write_text(TINY_PRESET)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "1"}
+    cmd = [sys.executable, str(ROOT / "recipes" / "study.py"), "--config-dir", str(config_dir), "study=tiny",
+           f"study.dir={tmp_path / 'study'}", *overrides]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=400)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def test_a_study_runs_through_joblib_skips_finished_runs_and_extends(tmp_path):
+    first = run_study(tmp_path)
+    study_dir = tmp_path / "study"
+    # the sweep has 3 combinations; rl and gild are in the preset's cell, il is not
+    assert sorted(p.relative_to(study_dir).as_posix() for p in study_dir.glob("*/*/*/seed*")) == [
+        "PointNav/td3/gild/seed0", "PointNav/td3/rl/seed0"]
+    assert "Joblib" in first.stdout + first.stderr
+    for setting in ("rl", "gild"):
+        run_dir = study_dir / "PointNav" / "td3" / setting / "seed0"
+        info = json.loads((run_dir / "run.json").read_text())
+        assert (info["setting"], info["total_frames"]) == (setting, 1000)  # the cell's budget applied
+        assert (run_dir / "result.json").is_file() and (run_dir / ".hydra" / "config.yaml").is_file()
+        assert not (run_dir / "checkpoint").exists()  # studies keep results, not replay buffers
+        assert len((run_dir / "eval.csv").read_text().splitlines()) == 1 + 2
+        assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    result = analyse(study_dir, reps=100)
+    assert [r["setting"] for r in result["rows"]] == ["rl", "gild"] and result["warnings"] == []
+    for name in ("learning_curves.png", "learning_curves.svg", "divergence.png", "results.md", "results.csv"):
+        assert (study_dir / "analysis" / name).stat().st_size > 0
+
+    mtime = (study_dir / "PointNav" / "td3" / "rl" / "seed0" / "eval.csv").stat().st_mtime_ns
+    again = run_study(tmp_path, "seed=0,1")  # more seeds: seed 0 is skipped, seed 1 runs
+    assert again.stdout.count("finished earlier, skipped") == 2, again.stdout
+    assert (study_dir / "PointNav" / "td3" / "rl" / "seed0" / "eval.csv").stat().st_mtime_ns == mtime
+    assert (study_dir / "PointNav" / "td3" / "gild" / "seed1" / "result.json").is_file()
+    study = load_study(study_dir)
+    assert study.missing == [] and study.unfinished == []
+    assert sorted(study.expected) == sorted(f"PointNav/td3/{s}/seed{i}" for s in ("rl", "gild") for i in (0, 1))
+
+
+def test_an_interrupted_study_run_resumes_from_its_checkpoint(tmp_path):
+    run_study(tmp_path, "setting=rl", "checkpoint.interval=500", "checkpoint.keep_final=true")
+    run_dir = tmp_path / "study" / "PointNav" / "td3" / "rl" / "seed0"
+    (run_dir / "result.json").unlink()  # as if it had been killed after its last checkpoint
+    again = run_study(tmp_path, "setting=rl")
+    assert "resuming" in again.stdout and "already finished at 1000 frames" in again.stdout
+
+
+def test_slurm_launcher_config_resolves_and_the_paper_grid_has_240_runs():
+    with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
+        cfg = compose("study", ["study=paper", "hydra/launcher=slurm", "hydra.launcher.partition=cpu"],
+                      return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert (launcher.partition, launcher.cpus_per_task, launcher.max_num_timeout) == ("cpu", 1, 3)
+    params = OmegaConf.to_container(cfg.hydra.sweeper.params)
+    runs = study_runs([f"{k}={v}" for k, v in params.items()], {}, OmegaConf.to_container(cfg.study.cells))
+    assert len(runs) == 4 * 3 * 4 * 5
+    assert "Ant-v5/sac/meta_critic/seed4" in runs
+
+
+def test_quick_preset_covers_what_it_promises():
+    with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
+        cfg = compose("study", ["study=quick"], return_hydra_config=True)
+    params = OmegaConf.to_container(cfg.hydra.sweeper.params)
+    runs = study_runs([f"{k}={v}" for k, v in params.items()], {}, OmegaConf.to_container(cfg.study.cells))
+    pointnav = [r for r in runs if r.startswith("PointNav/")]
+    hopper = [r for r in runs if r.startswith("Hopper-v5/")]
+    assert len(pointnav) == 4 * 5 and len(hopper) == 3 * 2
+    assert {r.split("/")[2] for r in hopper} == {"rl", "il", "gild"}
+
+
+@pytest.mark.parametrize("setting", ["rl", "il", "il_warm_start", "meta_critic", "gild", "gild_bc_first_reward"])
+def test_every_setting_composes_to_a_valid_recipe_config(setting):
+    sys.path.insert(0, str(ROOT / "recipes"))
+    try:
+        import gild_utils
+    finally:
+        sys.path.remove(str(ROOT / "recipes"))
+    with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
+        cfg = compose("study", [f"setting={setting}", "run_dir=unused"])
+    gild_utils.check_config(cfg)
+    objective = {"il_warm_start": "il", "gild_bc_first_reward": "gild"}.get(setting, setting)
+    assert cfg.loss.objective == objective
+
+
+def test_submitit_runs_a_study_job_in_a_fresh_process(tmp_path):
+    """What a Slurm job does, through submitit's local executor: unpickle the job and run it."""
+    run_study(tmp_path, "setting=rl", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5")
+    run_dir = tmp_path / "study" / "PointNav" / "td3" / "rl" / "seed0"
+    assert (run_dir / "result.json").is_file()
+    assert list((tmp_path / "study" / ".submitit").rglob("*_log.out"))
