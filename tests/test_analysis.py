@@ -162,3 +162,25 @@ def test_cells_select_runs_and_expand_like_hydra():
     assert "Hopper-v5/td3/gild/seed1" in runs and "Hopper-v5/td3/il/seed0" not in runs
     with pytest.raises(KeyError, match="threads"):
         find_cell({"env.name": "PointNav"}, [{"match": {"threads": 1}}])
+
+
+def test_returns_at_given_frames_and_the_diagnostics_figure(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    for seed in range(2):
+        run_dir = write_run(tmp_path, "gild", seed, [10, 20 + seed, 30, 40], [0, 5, 7, 9], interval=1000)
+        writer = SummaryWriter(str(run_dir / "tensorboard"))
+        for step in range(1000, 4001, 1000):
+            writer.add_scalar("gild/meta_grad_norm", 0.1 * step, step)
+            writer.add_scalar("gild/gild_bc_cosine", 0.5, step)
+        writer.close()
+    result = analyse(tmp_path, reps=100, at_frames=[2000, 2500, 5000])
+    row = result["rows"][0]
+    assert row["dense_at_2000"] == pytest.approx(20.5)   # the evaluation at 2,000 frames
+    assert row["sparse_at_2500"] == pytest.approx(5.0)   # the last one at or before 2,500
+    assert math.isnan(row["dense_at_5000"])              # the runs ended at 4,000
+    steps, values = load_study(tmp_path).runs[0].scalars("gild/meta_grad_norm")
+    np.testing.assert_allclose(steps, [1000, 2000, 3000, 4000])
+    np.testing.assert_allclose(values, [100, 200, 300, 400])
+    assert (tmp_path / "analysis" / "diagnostics.png").read_bytes()[:8] == PNG_MAGIC
+    assert "dense / sparse at 2.0k" in (tmp_path / "analysis" / "results.md").read_text()

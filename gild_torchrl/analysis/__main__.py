@@ -7,7 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from gild_torchrl.analysis.figures import plot_divergence, plot_learning_curves
+from gild_torchrl.analysis.figures import plot_diagnostics, plot_divergence, plot_learning_curves
 from gild_torchrl.analysis.runs import load_study
 from gild_torchrl.analysis.table import markdown, results_rows, write_csv
 
@@ -16,8 +16,9 @@ class StudyWarning(UserWarning):
     """A study is incomplete: some of its runs are missing or unfinished."""
 
 
-def analyse(study_dir: str | Path, out_dir: str | Path | None = None, reps: int = 2000, seed: int = 0) -> dict:
-    """Write ``learning_curves``/``divergence`` (PNG, SVG) and ``results.md``/``results.csv``.
+def analyse(study_dir: str | Path, out_dir: str | Path | None = None, reps: int = 2000, seed: int = 0,
+            at_frames: list[int] | None = None) -> dict:
+    """Write ``learning_curves``/``divergence``/``diagnostics`` (PNG, SVG) and ``results.md``/``results.csv``.
 
     Partial studies are aggregated as they are, with a :class:`StudyWarning` naming the missing
     and unfinished runs. Returns the rows, the written paths and the warnings.
@@ -30,15 +31,16 @@ def analyse(study_dir: str | Path, out_dir: str | Path | None = None, reps: int 
         warnings.warn(note, StudyWarning, stacklevel=2)
     out_dir = Path(out_dir) if out_dir is not None else study.root / "analysis"
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = results_rows(study.runs, reps=reps, seed=seed)
-    write_csv(rows, out_dir / "results.csv")
-    table = markdown(rows)
+    rows = results_rows(study.runs, reps=reps, seed=seed, at_frames=at_frames)
+    write_csv(rows, out_dir / "results.csv", at_frames=at_frames)
+    table = markdown(rows, at_frames=at_frames)
     if notes:
         table += "\n" + "\n".join(f"Note: {note}." for note in notes) + "\n"
     (out_dir / "results.md").write_text(table)
     paths = [out_dir / "results.md", out_dir / "results.csv"]
     paths += plot_learning_curves(study.runs, out_dir, reps=reps, seed=seed)
     paths += plot_divergence(study.runs, out_dir)
+    paths += plot_diagnostics(study.runs, out_dir)
     return {"rows": rows, "table": table, "paths": paths, "warnings": notes}
 
 
@@ -48,11 +50,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="where to write figures and tables (default: STUDY_DIR/analysis)")
     parser.add_argument("--reps", type=int, default=2000, help="bootstrap replications (default 2000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--at", default="", help="comma-separated frame counts: add the returns there to the table (e.g. 25000,50000)")
     args = parser.parse_args(argv)
+    try:
+        at_frames = [int(f) for f in args.at.split(",") if f.strip()]
+    except ValueError:
+        print(f"error: --at={args.at!r}; expected comma-separated frame counts such as 25000,50000", file=sys.stderr)
+        return 2
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", StudyWarning)  # printed below, once
-            result = analyse(args.study_dir, args.out, reps=args.reps, seed=args.seed)
+            result = analyse(args.study_dir, args.out, reps=args.reps, seed=args.seed, at_frames=at_frames)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -120,3 +120,47 @@ def plot_divergence(runs: list[Run], out_dir: Path) -> list[Path]:
         axes[row, 0].legend(fontsize=8, loc="best")
     fig.tight_layout()
     return _save(fig, out_dir, "divergence")
+
+
+#: TensorBoard scalars of the ``gild/`` diagnostics worth a panel: (tag, axis label, log scale).
+DIAGNOSTICS = (
+    ("gild/rewarded_transitions", "rewarded transitions collected", True),
+    ("gild/meta_grad_norm", "meta-gradient norm", True),
+    ("gild/gild_output_std", "std of the GILD output on the demo batch", True),
+    ("gild/gild_bc_cosine", "cosine(dL_GILD/da, dL_BC/da)", False),
+    ("gild/gild_bc_norm_ratio", "|dL_GILD/da| / |dL_BC/da|", True),
+)
+
+
+def plot_diagnostics(runs: list[Run], out_dir: Path) -> list[Path]:
+    """The ``gild/`` diagnostics from the runs' TensorBoard events against frames, one line per run.
+
+    Panels only for the diagnostics some run logged (the meta-learning ones stop with the warm start).
+    """
+    plt = _pyplot()
+    panels = _panels(runs)
+    tags = [d for d in DIAGNOSTICS if any(r.scalars(d[0])[0].size for s in panels.values() for g in s.values() for r in g)]
+    if not tags:
+        return []
+    fig, axes = plt.subplots(len(panels), len(tags), figsize=(4.6 * len(tags), 3.4 * len(panels)), squeeze=False)
+    for row, ((task, algorithm), settings) in enumerate(panels.items()):
+        for col, (tag, label, log_scale) in enumerate(tags):
+            ax = axes[row, col]
+            for setting, group in settings.items():
+                labelled = False
+                for run in group:
+                    steps, values = run.scalars(tag)
+                    if not steps.size:
+                        continue
+                    ax.plot(steps, values, color=_colour(setting), alpha=0.7, linewidth=0.9,
+                            label=None if labelled else LABELS.get(setting, setting))
+                    labelled = True
+            ax.set_title(f"{task}, {ALGORITHM_LABELS.get(algorithm, algorithm)}: {tag}", fontsize=9)
+            ax.set_xlabel("environment frames")
+            ax.set_ylabel(label, fontsize=8)
+            if log_scale and ax.has_data():
+                ax.set_yscale("symlog" if tag == "gild/rewarded_transitions" else "log")
+            ax.grid(alpha=0.3)
+        axes[row, 0].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return _save(fig, out_dir, "diagnostics")

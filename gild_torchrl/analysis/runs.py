@@ -33,6 +33,7 @@ class Run:
     evals: dict[str, np.ndarray]
     demonstrator_dense_return: float | None = None
     demonstrator_sparse_return: float | None = None
+    _events: dict | None = field(default=None, repr=False)
 
     @property
     def id(self) -> str:
@@ -45,6 +46,29 @@ class Run:
     def column(self, name: str) -> np.ndarray:
         """An ``eval.csv`` column; all-nan when the run does not record it (``demo_nll`` of TD3)."""
         return self.evals.get(name, np.full(self.frames.shape, np.nan))
+
+    def value_at(self, name: str, frames: int) -> float:
+        """The column's value at the last evaluation at or before ``frames``; nan if none yet or the run ended earlier."""
+        if not self.frames.size or self.frames[-1] < frames:
+            return float("nan")
+        index = np.searchsorted(self.frames, frames, side="right") - 1
+        return float(self.column(name)[index]) if index >= 0 else float("nan")
+
+    def scalars(self, tag: str) -> tuple[np.ndarray, np.ndarray]:
+        """A TensorBoard scalar the run logged (e.g. ``gild/meta_grad_norm``): (frames, values); empty if none."""
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        if self._events is None:
+            self._events = {}
+            directory = self.path / "tensorboard"
+            if directory.is_dir():
+                accumulator = EventAccumulator(str(directory), size_guidance={"scalars": 0})
+                accumulator.Reload()
+                for name in accumulator.Tags()["scalars"]:
+                    events = accumulator.Scalars(name)
+                    self._events[name] = (np.array([e.step for e in events], dtype=float),
+                                          np.array([e.value for e in events], dtype=float))
+        return self._events.get(tag, (np.zeros(0), np.zeros(0)))
 
 
 @dataclass

@@ -50,10 +50,18 @@ def _median_reached(values: list[float]) -> float:
     return float(np.median(reached)) if reached else float("nan")
 
 
-def results_rows(runs: list[Run], reps: int = 2000, seed: int = 0) -> list[dict]:
+def at_frames_columns(at_frames: list[int]) -> list[str]:
+    return [f"{kind}_at_{frames}" for frames in at_frames for kind in ("dense", "sparse")]
+
+
+def results_rows(runs: list[Run], reps: int = 2000, seed: int = 0, at_frames: list[int] | None = None) -> list[dict]:
     """The table's rows (see ``COLUMNS``): final returns (mean of the last 3 evaluations) with their
     IQM and 95% stratified-bootstrap CI, normalised AUC, frames to the first sparse reward and to
-    the demonstrator's dense return (medians over the runs that reached them, and how many did)."""
+    the demonstrator's dense return (medians over the runs that reached them, and how many did).
+
+    ``at_frames``: also the mean dense and sparse evaluation return at those frame counts
+    (``dense_at_25000``: each run's last evaluation at or before 25,000 frames).
+    """
     rows = []
     for (task, algorithm, setting), group in group_runs(runs).items():
         final_dense = np.array([final_return(r.column("dense_return")) for r in group])
@@ -79,12 +87,16 @@ def results_rows(runs: list[Run], reps: int = 2000, seed: int = 0) -> list[dict]
             "frames_to_demonstrator_median": _median_reached(to_demo),
             "runs_reaching_demonstrator": sum(not math.isnan(v) for v in to_demo),
         })
+        for frames in at_frames or []:
+            for kind in ("dense", "sparse"):
+                values = [r.value_at(f"{kind}_return", frames) for r in group]
+                rows[-1][f"{kind}_at_{frames}"] = float(np.mean(values)) if not np.isnan(values).any() else float("nan")
     return rows
 
 
-def write_csv(rows: list[dict], path: Path) -> None:
+def write_csv(rows: list[dict], path: Path, at_frames: list[int] | None = None) -> None:
     with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=[*COLUMNS, *at_frames_columns(at_frames or [])])
         writer.writeheader()
         writer.writerows(rows)
 
@@ -99,13 +111,15 @@ def _frames(value: float) -> str:
     return "-" if math.isnan(value) else f"{value / 1000:,.1f}k"
 
 
-def markdown(rows: list[dict]) -> str:
+def markdown(rows: list[dict], at_frames: list[int] | None = None) -> str:
     """The table as Markdown: returns with their IQM [95% CI]; frames in thousands ('-': never)."""
     digits = 2 if rows and max(abs(r["final_dense_mean"]) for r in rows) < 10 else 0
+    at_frames = at_frames or []
+    at_header = "".join(f" dense / sparse at {_frames(f)} |" for f in at_frames)
     lines = [
         "| task | algorithm | setting | runs | final dense: mean, IQM [95% CI] | final sparse: mean, IQM [95% CI] "
-        "| AUC dense / sparse | first sparse reward (median; runs) | frames to demonstrator (median; runs) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| AUC dense / sparse | first sparse reward (median; runs) | frames to demonstrator (median; runs) |" + at_header,
+        "|---|---|---|---|---|---|---|---|---|" + "---|" * len(at_frames),
     ]
     for r in rows:
         dense = f"{_num(r['final_dense_mean'], digits)}, {_num(r['final_dense_iqm'], digits)} [{_num(r['final_dense_iqm_low'], digits)}, {_num(r['final_dense_iqm_high'], digits)}]"
@@ -116,5 +130,6 @@ def markdown(rows: list[dict]) -> str:
             f"| {r['task']} | {r['algorithm']} | {r['setting']} | {runs} | {dense} | {sparse} "
             f"| {_num(r['auc_dense'], digits)} / {_num(r['auc_sparse'], digits)} "
             f"| {_frames(r['first_sparse_frames_median'])}; {r['runs_with_sparse_reward']}/{r['runs']} | {demo} |"
+            + "".join(f" {_num(r[f'dense_at_{f}'], digits)} / {_num(r[f'sparse_at_{f}'], digits)} |" for f in at_frames)
         )
     return "\n".join(lines) + "\n"
