@@ -1,6 +1,6 @@
 """A study: the recipes' runs for a grid of tasks x algorithms x settings x seeds, as one Hydra multirun.
 
-    python recipes/study.py study=quick                          # ~40 min on 2 cores, joblib launcher
+    python recipes/study.py study=quick                          # 45 min on 2 cores, joblib launcher
     python recipes/study.py study=quick seed='range(10)'         # more seeds: finished runs are skipped
     python recipes/study.py study=paper hydra/launcher=slurm hydra.launcher.partition=<p>
     python -m gild_torchrl.analysis studies/quick                # curves, divergence, results table

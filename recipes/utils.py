@@ -108,6 +108,7 @@ def make_collector(cfg: Any, train_env: EnvBase, policy: Any, collected_frames: 
         init_random_frames=max(init_random - collected_frames, 0),
         device=device,
         reset_at_each_iter=False,
+        auto_register_policy_transforms=False,  # the MLP policies need no InitTracker (torchrl 0.14 warns otherwise)
     )
     collector.set_seed(int(cfg_get(cfg, "env.seed", 0)) + collected_frames)
     return collector

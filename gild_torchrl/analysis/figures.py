@@ -153,6 +153,7 @@ def plot_diagnostics(runs: list[Run], out_dir: Path) -> list[Path]:
                     if not steps.size:
                         continue
                     ax.plot(steps, values, color=_colour(setting), alpha=0.7, linewidth=0.9,
+                            marker="o" if steps.size < 20 else None, markersize=3,  # a 1% warm start logs few points
                             label=None if labelled else LABELS.get(setting, setting))
                     labelled = True
             ax.set_title(f"{task}, {ALGORITHM_LABELS.get(algorithm, algorithm)}: {tag}", fontsize=9)

@@ -113,7 +113,6 @@ def _frames(value: float) -> str:
 
 def markdown(rows: list[dict], at_frames: list[int] | None = None) -> str:
     """The table as Markdown: returns with their IQM [95% CI]; frames in thousands ('-': never)."""
-    digits = 2 if rows and max(abs(r["final_dense_mean"]) for r in rows) < 10 else 0
     at_frames = at_frames or []
     at_header = "".join(f" dense / sparse at {_frames(f)} |" for f in at_frames)
     lines = [
@@ -122,6 +121,8 @@ def markdown(rows: list[dict], at_frames: list[int] | None = None) -> str:
         "|---|---|---|---|---|---|---|---|---|" + "---|" * len(at_frames),
     ]
     for r in rows:
+        scale = max(abs(r["final_dense_mean"]), abs(np.nan_to_num(r["demonstrator_dense_return"])))
+        digits = 2 if scale < 10 else 0  # PointNav's returns are below 1, MuJoCo's in the thousands
         dense = f"{_num(r['final_dense_mean'], digits)}, {_num(r['final_dense_iqm'], digits)} [{_num(r['final_dense_iqm_low'], digits)}, {_num(r['final_dense_iqm_high'], digits)}]"
         sparse = f"{_num(r['final_sparse_mean'], digits)}, {_num(r['final_sparse_iqm'], digits)} [{_num(r['final_sparse_iqm_low'], digits)}, {_num(r['final_sparse_iqm_high'], digits)}]"
         runs = f"{r['runs']}" + ("" if r["finished"] == r["runs"] else f" ({r['finished']} finished)")
