@@ -101,6 +101,26 @@ def test_results_table_on_a_synthetic_study(tmp_path):
     assert rows["rl"]["runs_with_sparse_reward"] == 0 and math.isnan(rows["rl"]["first_sparse_frames_median"])
     assert rows["rl"]["frames_to_demonstrator_median"] != rows["rl"]["frames_to_demonstrator_median"]  # nan: never
     assert rows["rl"]["final_sparse_iqm"] == 0.0
+    assert rows["rl"]["runs_with_training_reward"] == 0  # result.json records none
+
+
+def test_first_reward_in_training_comes_from_result_json_or_the_events(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    finished = write_run(tmp_path, "il", 0, [1, 2], [0, 1])
+    (finished / "result.json").write_text(json.dumps({"first_reward_frame": 12000}))
+    running = write_run(tmp_path, "il", 1, [1, 2], [0, 1], finished=False)
+    writer = SummaryWriter(str(running / "tensorboard"))
+    for step in (14000, 15000):
+        writer.add_scalar("gild/frames_to_first_reward", 14000, step)
+    writer.close()
+    write_run(tmp_path, "il", 2, [1, 2], [0, 0])
+    (tmp_path / "Hopper-v5/td3/il/seed2/result.json").write_text(json.dumps({"first_reward_frame": None}))
+    runs = {r.seed: r for r in load_study(tmp_path).runs}
+    assert runs[0].first_reward_frame == 12000 and runs[1].first_reward_frame == 14000
+    assert math.isnan(runs[2].first_reward_frame)
+    row = results_rows(list(runs.values()), reps=100)[0]
+    assert (row["first_training_reward_frames_median"], row["runs_with_training_reward"]) == (13000, 2)
 
 
 def test_analysis_writes_valid_figures_and_tables(tmp_path):

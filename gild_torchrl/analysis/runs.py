@@ -54,6 +54,20 @@ class Run:
         index = np.searchsorted(self.frames, frames, side="right") - 1
         return float(self.column(name)[index]) if index >= 0 else float("nan")
 
+    @property
+    def first_reward_frame(self) -> float:
+        """Frames collected when the first rewarded transition entered the replay buffer; nan if none yet.
+
+        From ``result.json`` for a finished run, else from the TensorBoard tag the recipe logs.
+        """
+        if self.finished:
+            result = json.loads((self.path / "result.json").read_text())
+            if "first_reward_frame" in result:
+                value = result["first_reward_frame"]
+                return float("nan") if value is None else float(value)
+        _, values = self.scalars("gild/frames_to_first_reward")
+        return float(values[0]) if values.size else float("nan")
+
     def scalars(self, tag: str) -> tuple[np.ndarray, np.ndarray]:
         """A TensorBoard scalar the run logged (e.g. ``gild/meta_grad_norm``): (frames, values); empty if none."""
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -27,6 +27,7 @@ COLUMNS = (
     "final_sparse_mean", "final_sparse_iqm", "final_sparse_iqm_low", "final_sparse_iqm_high",
     "auc_dense", "auc_sparse",
     "first_sparse_frames_median", "runs_with_sparse_reward",
+    "first_training_reward_frames_median", "runs_with_training_reward",
     "demonstrator_dense_return", "frames_to_demonstrator_median", "runs_reaching_demonstrator",
 )
 
@@ -67,6 +68,7 @@ def results_rows(runs: list[Run], reps: int = 2000, seed: int = 0, at_frames: li
         final_dense = np.array([final_return(r.column("dense_return")) for r in group])
         final_sparse = np.array([final_return(r.column("sparse_return")) for r in group])
         first_sparse = [frames_to_first_sparse_reward(r.frames, r.column("sparse_return")) for r in group]
+        first_training = [r.first_reward_frame for r in group]
         demonstrator = next((r.demonstrator_dense_return for r in group if r.demonstrator_dense_return is not None), None)
         to_demo = [first_frame_above(r.frames, r.column("dense_return"), demonstrator) for r in group] if demonstrator is not None else []
         dense_iqm = iqm_interval(final_dense, reps=reps, seed=seed)
@@ -83,6 +85,8 @@ def results_rows(runs: list[Run], reps: int = 2000, seed: int = 0, at_frames: li
             "auc_sparse": float(np.mean([normalised_auc(r.frames, r.column("sparse_return")) for r in group])),
             "first_sparse_frames_median": _median_reached(first_sparse),
             "runs_with_sparse_reward": sum(not math.isnan(v) for v in first_sparse),
+            "first_training_reward_frames_median": _median_reached(first_training),
+            "runs_with_training_reward": sum(not math.isnan(v) for v in first_training),
             "demonstrator_dense_return": demonstrator if demonstrator is not None else float("nan"),
             "frames_to_demonstrator_median": _median_reached(to_demo),
             "runs_reaching_demonstrator": sum(not math.isnan(v) for v in to_demo),
@@ -117,8 +121,9 @@ def markdown(rows: list[dict], at_frames: list[int] | None = None) -> str:
     at_header = "".join(f" dense / sparse at {_frames(f)} |" for f in at_frames)
     lines = [
         "| task | algorithm | setting | runs | final dense: mean, IQM [95% CI] | final sparse: mean, IQM [95% CI] "
-        "| AUC dense / sparse | first sparse reward (median; runs) | frames to demonstrator (median; runs) |" + at_header,
-        "|---|---|---|---|---|---|---|---|---|" + "---|" * len(at_frames),
+        "| AUC dense / sparse | first reward in training (median; runs) | first sparse evaluation return (median; runs) "
+        "| frames to demonstrator (median; runs) |" + at_header,
+        "|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(at_frames),
     ]
     for r in rows:
         scale = max(abs(r["final_dense_mean"]), abs(np.nan_to_num(r["demonstrator_dense_return"])))
@@ -130,6 +135,7 @@ def markdown(rows: list[dict], at_frames: list[int] | None = None) -> str:
         lines.append(
             f"| {r['task']} | {r['algorithm']} | {r['setting']} | {runs} | {dense} | {sparse} "
             f"| {_num(r['auc_dense'], digits)} / {_num(r['auc_sparse'], digits)} "
+            f"| {_frames(r['first_training_reward_frames_median'])}; {r['runs_with_training_reward']}/{r['runs']} "
             f"| {_frames(r['first_sparse_frames_median'])}; {r['runs_with_sparse_reward']}/{r['runs']} | {demo} |"
             + "".join(f" {_num(r[f'dense_at_{f}'], digits)} / {_num(r[f'sparse_at_{f}'], digits)} |" for f in at_frames)
         )
