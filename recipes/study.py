@@ -8,16 +8,19 @@
 Hydra runs this function once per combination of the preset's sweep (``config/study/*.yaml``);
 the function decides what that combination means for the study: not in any of the preset's
 cells -> not part of the study (its directory is removed); finished (``result.json``) -> skipped;
-a complete checkpoint -> resumed; otherwise trained from scratch with the cell's budget.
+a complete checkpoint -> resumed; otherwise trained from scratch with the cell's budget (a value
+given on the command line wins over the cell's).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gild_torchrl.analysis.grid import RUN_KEYS, find_cell, run_id
@@ -39,30 +42,46 @@ def main(cfg: DictConfig) -> None:
     run_dir = Path(cfg.run_dir)
     cell = find_cell(values, OmegaConf.to_container(cfg.study.cells, resolve=True))
     if cell is None:
-        remove_run_dir(run_dir, Path(cfg.study.dir))
+        leave_no_trace(run_dir, name)
         return
-    if (run_dir / RESULT_FILE).is_file():
-        print(f"[study] {name}: finished earlier, skipped", flush=True)
-        return
+    # The cell's budget, except what the command line sets explicitly.
+    given = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
     with open_dict(cfg):
         for key, value in (cell.get("set") or {}).items():
-            OmegaConf.update(cfg, key, value, merge=False)
-        if run_checkpoint.find(run_dir) is not None:
+            if key not in given:
+                OmegaConf.update(cfg, key, value, merge=False)
+    if (run_dir / RESULT_FILE).is_file():
+        print(f"[study] {name}: finished earlier, skipped", flush=True)
+        warn_if_budget_changed(run_dir, cfg, name)
+        return
+    if run_checkpoint.find(run_dir) is not None:
+        with open_dict(cfg):
             cfg.resume = str(run_dir)
     print(f"[study] {name}: {'resuming' if cfg.resume else 'starting'} ({cfg.collector.total_frames} frames)", flush=True)
     run(cfg)
 
 
-def remove_run_dir(run_dir: Path, study_dir: Path) -> None:
-    """Hydra creates a directory for every combination; one outside the study's cells leaves none behind."""
+def leave_no_trace(run_dir: Path, name: str) -> None:
+    """Hydra makes a directory for every combination; one outside the study's cells is removed,
+    unless it holds a run's files (the cells changed since): then it is kept and said so.
+    (Empty parents are pruned once the launch ends, by ``StudyLaunchCallback``.)"""
+    hydra_only = {".hydra", "study.log"}
+    if run_dir.is_dir() and any(p.name not in hydra_only for p in run_dir.iterdir()):
+        print(f"[study] {name}: outside this study's cells but holds a run's files; kept, not run", flush=True)
+        return
     shutil.rmtree(run_dir, ignore_errors=True)
-    parent, study_dir = run_dir.parent, study_dir.resolve()
-    while parent.resolve() != study_dir and study_dir in parent.resolve().parents:
-        try:
-            parent.rmdir()  # only if empty: another run of the study may live there
-        except OSError:
-            break
-        parent = parent.parent
+
+
+def warn_if_budget_changed(run_dir: Path, cfg: DictConfig, name: str) -> None:
+    """A finished run is not redone; say so when the study now asks for another budget."""
+    try:
+        info = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return
+    if info.get("total_frames") != cfg.collector.total_frames or info.get("eval_interval") != cfg.eval.interval:
+        print(f"[study] {name}: warning: it ran {info.get('total_frames')} frames (evaluated every "
+              f"{info.get('eval_interval')}), the study now asks for {cfg.collector.total_frames} (every "
+              f"{cfg.eval.interval}); delete its directory to redo it", flush=True)
 
 
 if __name__ == "__main__":

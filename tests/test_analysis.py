@@ -101,7 +101,7 @@ def test_results_table_on_a_synthetic_study(tmp_path):
     assert rows["rl"]["runs_with_sparse_reward"] == 0 and math.isnan(rows["rl"]["first_sparse_frames_median"])
     assert rows["rl"]["frames_to_demonstrator_median"] != rows["rl"]["frames_to_demonstrator_median"]  # nan: never
     assert rows["rl"]["final_sparse_iqm"] == 0.0
-    assert rows["rl"]["runs_with_training_reward"] == 0  # result.json records none
+    assert rows["rl"]["runs_with_training_reward"] == 0  # neither result.json nor events record one
 
 
 def test_first_reward_in_training_comes_from_result_json_or_the_events(tmp_path):
@@ -120,7 +120,8 @@ def test_first_reward_in_training_comes_from_result_json_or_the_events(tmp_path)
     assert runs[0].first_reward_frame == 12000 and runs[1].first_reward_frame == 14000
     assert math.isnan(runs[2].first_reward_frame)
     row = results_rows(list(runs.values()), reps=100)[0]
-    assert (row["first_training_reward_frames_median"], row["runs_with_training_reward"]) == (13000, 2)
+    # scores use the finished runs (seeds 0 and 2): one reached a reward, at 12,000 frames
+    assert (row["first_training_reward_frames_median"], row["runs_with_training_reward"]) == (12000, 1)
 
 
 def test_analysis_writes_valid_figures_and_tables(tmp_path):
@@ -204,3 +205,46 @@ def test_returns_at_given_frames_and_the_diagnostics_figure(tmp_path):
     np.testing.assert_allclose(values, [100, 200, 300, 400])
     assert (tmp_path / "analysis" / "diagnostics.png").read_bytes()[:8] == PNG_MAGIC
     assert "dense / sparse at 2.0k" in (tmp_path / "analysis" / "results.md").read_text()
+
+
+def test_runs_of_one_group_are_aligned_on_frames_and_unfinished_ones_are_not_scored(tmp_path):
+    write_run(tmp_path, "il", 0, [10, 20, 30, 40], [0, 0, 0, 0], interval=500)   # 500 .. 2,000
+    write_run(tmp_path, "il", 1, [12, 22], [0, 0], interval=1000)                # 1,000, 2,000
+    write_run(tmp_path, "il", 2, [100], [0], interval=500, finished=False)       # still going
+    runs = load_study(tmp_path).runs
+    row = results_rows(runs, reps=100)[0]
+    assert (row["runs"], row["finished"]) == (3, 2)
+    assert row["final_dense_mean"] == pytest.approx(((20 + 30 + 40) / 3 + (12 + 22) / 2) / 2)  # not the 100
+    from gild_torchrl.analysis.figures import _common_curve
+
+    frames, curves = _common_curve([r for r in runs], "dense_return")
+    np.testing.assert_array_equal(frames, [1000, 2000])
+    np.testing.assert_array_equal(curves, [[20, 40], [12, 22]])
+    assert math.isnan(runs[0].value_at("dense_return", 400))  # before the first evaluation
+    assert runs[0].value_at("dense_return", 1000) == 20
+
+
+def test_malformed_run_files_are_reported_by_name_and_the_rest_is_analysed(tmp_path):
+    good = write_run(tmp_path, "rl", 0, [1, 2, 3], [0, 0, 0])
+    with (good / "eval.csv").open("a") as f:
+        f.write("40")  # a row cut short by a kill
+    bad_info = write_run(tmp_path, "rl", 1, [1, 2], [0, 0])
+    (bad_info / "run.json").write_text("[]")
+    bad_result = write_run(tmp_path, "rl", 2, [1, 2], [0, 0])
+    (bad_result / "result.json").write_text("{not json")
+    study = load_study(tmp_path)
+    assert [r.seed for r in study.runs] == [0]
+    np.testing.assert_array_equal(study.runs[0].frames, [1000, 2000, 3000])
+    notes = " ".join(study.warnings())
+    assert str(bad_info / "run.json") in notes and str(bad_result / "result.json") in notes
+    with pytest.warns(StudyWarning):
+        assert analyse(tmp_path, reps=100)["rows"][0]["runs"] == 1
+
+
+def test_missing_runs_are_counted_against_every_launch_of_the_study(tmp_path):
+    launches = [["Hopper-v5/td3/rl/seed0", "Hopper-v5/td3/rl/seed1"], ["Hopper-v5/td3/gild/seed0"]]
+    (tmp_path / "launches.jsonl").write_text("".join(json.dumps({"runs": r}) + "\n" for r in launches) + "garbage\n")
+    write_run(tmp_path, "rl", 0, [1, 2], [0, 0])
+    study = load_study(tmp_path)
+    assert study.missing == ["Hopper-v5/td3/gild/seed0", "Hopper-v5/td3/rl/seed1"]
+    assert any("line 3" in note for note in study.warnings())

@@ -54,12 +54,20 @@ def run_study(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
 
 
 def test_a_study_runs_through_joblib_skips_finished_runs_and_extends(tmp_path):
-    first = run_study(tmp_path)
     study_dir = tmp_path / "study"
-    # the sweep has 3 combinations; rl and gild are in the preset's cell, il is not
+    foreign = study_dir / "PointNav" / "td3" / "meta_critic" / "seed0"
+    foreign.mkdir(parents=True)
+    (foreign / "eval.csv").write_text("frames\n")  # a run outside the cells, e.g. from an older preset
+    first = run_study(tmp_path, "setting=rl,il,gild,meta_critic")
+    # 4 combinations; rl and gild are in the preset's cell; il is not (its directory is removed);
+    # meta_critic is not either, but its directory holds a run's files and is kept
     assert sorted(p.relative_to(study_dir).as_posix() for p in study_dir.glob("*/*/*/seed*")) == [
-        "PointNav/td3/gild/seed0", "PointNav/td3/rl/seed0"]
+        "PointNav/td3/gild/seed0", "PointNav/td3/meta_critic/seed0", "PointNav/td3/rl/seed0"]
+    assert "holds a run's files; kept, not run" in first.stdout
+    assert (foreign / "eval.csv").read_text() == "frames\n"
     assert "Joblib" in first.stdout + first.stderr
+    launch = json.loads((study_dir / "launches.jsonl").read_text())
+    assert launch["runs"] == ["PointNav/td3/gild/seed0", "PointNav/td3/rl/seed0"]
     for setting in ("rl", "gild"):
         run_dir = study_dir / "PointNav" / "td3" / setting / "seed0"
         info = json.loads((run_dir / "run.json").read_text())
@@ -81,6 +89,13 @@ def test_a_study_runs_through_joblib_skips_finished_runs_and_extends(tmp_path):
     study = load_study(study_dir)
     assert study.missing == [] and study.unfinished == []
     assert sorted(study.expected) == sorted(f"PointNav/td3/{s}/seed{i}" for s in ("rl", "gild") for i in (0, 1))
+    assert len((study_dir / "launches.jsonl").read_text().splitlines()) == 2
+
+
+def test_the_command_line_wins_over_the_cell_budget(tmp_path):
+    run_study(tmp_path, "setting=rl", "collector.total_frames=750")
+    info = json.loads((tmp_path / "study" / "PointNav" / "td3" / "rl" / "seed0" / "run.json").read_text())
+    assert info["total_frames"] == 750
 
 
 def test_an_interrupted_study_run_resumes_from_its_checkpoint(tmp_path):

@@ -1,7 +1,7 @@
 """Aggregating and plotting studies: ``python -m gild_torchrl.analysis STUDY_DIR``.
 
 Reads every run under a directory (a Hydra study from ``recipes/study.py``, or plain recipe
-runs), and writes the learning curves, the divergence-from-demonstrator figure and the results
+runs), and writes the learning curves, the divergence-from-demonstrator and diagnostics figures and the results
 table (Markdown and CSV) into ``STUDY_DIR/analysis``. Needs the ``studies`` extra (matplotlib,
 rliable).
 """

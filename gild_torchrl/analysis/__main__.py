@@ -25,7 +25,8 @@ def analyse(study_dir: str | Path, out_dir: str | Path | None = None, reps: int 
     """
     study = load_study(study_dir)
     if not any(run.frames.size for run in study.runs):
-        raise ValueError(f"{study_dir}: no run with an evaluation yet (expected run.json and eval.csv under it).")
+        why = f" ({'; '.join(study.unreadable)})" if study.unreadable else ""
+        raise ValueError(f"{study_dir}: no run with an evaluation yet (expected run.json and eval.csv under it){why}.")
     notes = study.warnings()
     for note in notes:
         warnings.warn(note, StudyWarning, stacklevel=2)

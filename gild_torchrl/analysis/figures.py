@@ -1,7 +1,8 @@
-"""The study's figures (PNG and SVG, matplotlib): learning curves and divergence from the demonstrator."""
+"""The study's figures (PNG and SVG, matplotlib): learning curves, divergence from the demonstrator, diagnostics."""
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from gild_torchrl.analysis.metrics import mean_curve_interval
 from gild_torchrl.analysis.runs import Run
-from gild_torchrl.analysis.table import SETTING_ORDER, group_runs
+from gild_torchrl.analysis.table import SETTING_ORDER, group_runs, scored_runs
 
 LABELS = {
     "rl": "RL", "il": "RL+IL", "il_warm_start": "RL+IL (1% warm start)", "meta_critic": "Meta-Critic",
@@ -30,7 +31,7 @@ def _pyplot():
 def _colour(setting: str):
     plt = _pyplot()
     palette = plt.get_cmap("tab10").colors
-    index = SETTING_ORDER.index(setting) if setting in SETTING_ORDER else len(SETTING_ORDER) + hash(setting) % 4
+    index = SETTING_ORDER.index(setting) if setting in SETTING_ORDER else len(SETTING_ORDER) + zlib.crc32(setting.encode()) % 4
     return palette[index % len(palette)]
 
 
@@ -43,9 +44,12 @@ def _panels(runs: list[Run]) -> dict[tuple[str, str], dict[str, list[Run]]]:
 
 
 def _common_curve(group: list[Run], column: str) -> tuple[np.ndarray, np.ndarray]:
-    """The runs' curves on the evaluations they all have (a running run shortens the group's curve)."""
-    length = min(r.frames.size for r in group)
-    return group[0].frames[:length], np.stack([r.column(column)[:length] for r in group])
+    """The group's scored runs (its finished ones, if any) on the evaluation frames they all share."""
+    group = scored_runs(group)
+    frames = group[0].frames
+    for run in group[1:]:
+        frames = np.intersect1d(frames, run.frames)
+    return frames, np.stack([r.column(column)[np.isin(r.frames, frames)] for r in group])
 
 
 def _save(fig, out_dir: Path, name: str) -> list[Path]:
@@ -71,7 +75,7 @@ def plot_learning_curves(runs: list[Run], out_dir: Path, reps: int = 2000, seed:
             for setting, group in settings.items():
                 frames, curves = _common_curve(group, column)
                 mean, low, high = mean_curve_interval(curves, reps=reps, seed=seed)
-                ax.plot(frames, mean, color=_colour(setting), label=f"{LABELS.get(setting, setting)} (n={len(group)})")
+                ax.plot(frames, mean, color=_colour(setting), label=f"{LABELS.get(setting, setting)} (n={len(curves)})")
                 ax.fill_between(frames, low, high, color=_colour(setting), alpha=0.2, linewidth=0)
             demonstrator = next((getattr(r, f"demonstrator_{kind}_return") for g in settings.values() for r in g
                                  if getattr(r, f"demonstrator_{kind}_return") is not None), None)

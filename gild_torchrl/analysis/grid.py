@@ -11,8 +11,17 @@ this module, so they agree on which runs a study has.
 from __future__ import annotations
 
 import itertools
+import json
+import time
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+#: One line per launch of a study: when, the command-line overrides, and the run ids it covers.
+LAUNCHES_FILE = "launches.jsonl"
 
 #: The keys that name a run inside a study (and its directory).
 RUN_KEYS = ("env.name", "algorithm", "setting", "seed")
@@ -76,3 +85,49 @@ def study_runs(sweep: Sequence[str], defaults: Mapping[str, Any], cells: Iterabl
         if find_cell(values, cells) is not None:
             runs.append(run_id(values))
     return sorted(set(runs))
+
+
+def launch_runs(config: DictConfig) -> list[str]:
+    """The run ids one launch of a study covers, from its full config (``multirun.yaml``'s content).
+
+    The preset's ``hydra.sweeper.params`` and the command line's overrides of the run keys make
+    the sweep; the config's own values fill the keys neither sweeps; ``study.cells`` filter it.
+    """
+    params = OmegaConf.select(config, "hydra.sweeper.params")
+    params = OmegaConf.to_container(params, resolve=False) if params is not None else {}
+    task = OmegaConf.select(config, "hydra.overrides.task") or []
+    command_line = [o for o in task if o.split("=", 1)[0].lstrip("+~") in RUN_KEYS]
+    sweep = [f"{key}={value}" for key, value in params.items()] + command_line
+    defaults = {key: OmegaConf.select(config, key, default=None) for key in RUN_KEYS if key != "setting"}
+    defaults["setting"] = OmegaConf.select(config, "hydra.runtime.choices.setting", default=None)
+    cells = OmegaConf.select(config, "study.cells")
+    return study_runs(sweep, defaults, OmegaConf.to_container(cells, resolve=True) if cells else [])
+
+
+def prune_empty_dirs(root: Path) -> None:
+    """Remove the empty directories Hydra made for runs outside the study's cells (deepest first)."""
+    for directory in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        try:
+            directory.rmdir()  # only succeeds when empty
+        except OSError:
+            pass
+
+
+class StudyLaunchCallback(Callback):
+    """Hydra callback of ``recipes/study.py``: records each launch's runs, tidies up after it.
+
+    A study directory may be launched many times (more seeds, a repair of crashed runs), and
+    Hydra overwrites ``multirun.yaml`` each time; ``launches.jsonl`` keeps every launch's run ids,
+    so the analysis reports missing runs against all of them.
+    """
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        root = Path(config.hydra.sweep.dir)
+        root.mkdir(parents=True, exist_ok=True)
+        record = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "overrides": list(config.hydra.overrides.task),
+                  "runs": launch_runs(config)}
+        with (root / LAUNCHES_FILE).open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        prune_empty_dirs(Path(config.hydra.sweep.dir))

@@ -56,8 +56,8 @@ def frames_to_first_sparse_reward(frames: np.ndarray, sparse_returns: np.ndarray
 def normalised_auc(frames: np.ndarray, returns: np.ndarray) -> float:
     """Area under the return curve (trapezoids over frames) divided by the frames it spans.
 
-    In the return's own unit: the run's average evaluation return, so runs of different budgets
-    and evaluation intervals compare directly.
+    In the return's own unit: the run's average evaluation return, so runs with different
+    evaluation intervals compare directly (runs of different budgets average over different spans).
     """
     frames, returns = np.asarray(frames, dtype=float), np.asarray(returns, dtype=float)
     if frames.size < 2:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gild_torchrl.analysis.grid import RUN_KEYS, run_id, study_runs
+from gild_torchrl.analysis.grid import LAUNCHES_FILE, launch_runs, run_id
 
 
 @dataclass
@@ -34,6 +34,7 @@ class Run:
     demonstrator_dense_return: float | None = None
     demonstrator_sparse_return: float | None = None
     _events: dict | None = field(default=None, repr=False)
+    _result: dict = field(default_factory=dict, repr=False)
 
     @property
     def id(self) -> str:
@@ -60,11 +61,9 @@ class Run:
 
         From ``result.json`` for a finished run, else from the TensorBoard tag the recipe logs.
         """
-        if self.finished:
-            result = json.loads((self.path / "result.json").read_text())
-            if "first_reward_frame" in result:
-                value = result["first_reward_frame"]
-                return float("nan") if value is None else float(value)
+        if "first_reward_frame" in self._result:
+            value = self._result["first_reward_frame"]
+            return float("nan") if value is None else float(value)
         _, values = self.scalars("gild/frames_to_first_reward")
         return float(values[0]) if values.size else float("nan")
 
@@ -93,6 +92,7 @@ class Study:
     runs: list[Run]
     expected: list[str] = field(default_factory=list)   # run ids of the study's grid (empty if unknown)
     unreadable: list[str] = field(default_factory=list)  # run directories whose files could not be read
+    notes: list[str] = field(default_factory=list)  # other problems met while reading the study
 
     @property
     def unfinished(self) -> list[str]:
@@ -110,57 +110,96 @@ class Study:
         notes = []
         if self.missing:
             notes.append(f"{len(self.missing)} of {len(self.expected)} runs of the study have no evaluation yet: {', '.join(self.missing)}")
-        running = [r for r in self.unfinished if r not in self.missing]
+        running = [r for r in self.unfinished if r not in self.missing and r in {run.id for run in self.runs if run.frames.size}]
         if running:
-            notes.append(f"{len(running)} runs are not finished (still running or crashed); their curves end early: {', '.join(running)}")
+            notes.append(f"{len(running)} runs are not finished (still running or crashed) and are left out of "
+                         f"the scores of groups that have finished runs: {', '.join(running)}")
+        ids = [run.id for run in self.runs]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            notes.append(f"the same run appears in several directories (two studies under one folder?) and is "
+                         f"counted once per directory: {', '.join(duplicates)}")
         if self.unreadable:
-            notes.append(f"{len(self.unreadable)} run directories could not be read: {', '.join(self.unreadable)}")
-        return notes
+            notes.append(f"{len(self.unreadable)} run directories could not be read: {'; '.join(self.unreadable)}")
+        return notes + self.notes
 
 
 def read_eval_csv(path: Path) -> dict[str, np.ndarray]:
-    """``eval.csv`` as float columns (empty cells -> nan)."""
+    """``eval.csv`` as float columns (empty cells -> nan).
+
+    A row cut short (a run killed while writing it) or out of order is dropped: frames must increase.
+    """
     with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return {}
-    return {name: np.array([float(row[name]) if row.get(name) not in (None, "") else math.nan for row in rows])
-            for name in rows[0]}
+        reader = csv.DictReader(f)
+        names = reader.fieldnames or []
+        if "frames" not in names:
+            raise ValueError(f"{path} has no 'frames' column (columns: {names})")
+        rows, last = [], -math.inf
+        for row in reader:
+            if None in row or any(row.get(name) is None for name in names):
+                continue  # fewer or more fields than the header
+            try:
+                values = {name: float(row[name]) if row[name] != "" else math.nan for name in names}
+            except ValueError:
+                continue
+            if values["frames"] > last:
+                rows.append(values)
+                last = values["frames"]
+    return {name: np.array([row[name] for row in rows]) for name in names} if rows else {}
 
 
 def read_run(run_dir: Path) -> Run:
-    info = json.loads((run_dir / "run.json").read_text())
+    """One run directory; ``ValueError`` naming the file when ``run.json`` or ``result.json`` is malformed."""
+    try:
+        info = json.loads((run_dir / "run.json").read_text())
+        run = Run(
+            path=run_dir,
+            task=str(info["task"]),
+            algorithm=str(info["algorithm"]),
+            setting=str(info["setting"]),
+            seed=int(info["seed"]),
+            total_frames=int(info["total_frames"]),
+            finished=False,
+            evals={},
+            demonstrator_dense_return=info.get("demonstrator_dense_return"),
+            demonstrator_sparse_return=info.get("demonstrator_sparse_return"),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"{run_dir / 'run.json'} is not a run description ({type(err).__name__}: {err})") from None
+    result = run_dir / "result.json"
+    if result.is_file():
+        try:
+            run._result = dict(json.loads(result.read_text()))
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{result} is not a run result ({type(err).__name__}: {err})") from None
+        run.finished = True
     eval_csv = run_dir / "eval.csv"
-    evals = read_eval_csv(eval_csv) if eval_csv.is_file() else {}
-    return Run(
-        path=run_dir,
-        task=info["task"],
-        algorithm=info["algorithm"],
-        setting=info["setting"],
-        seed=int(info["seed"]),
-        total_frames=int(info["total_frames"]),
-        finished=(run_dir / "result.json").is_file(),
-        evals=evals,
-        demonstrator_dense_return=info.get("demonstrator_dense_return"),
-        demonstrator_sparse_return=info.get("demonstrator_sparse_return"),
-    )
+    run.evals = read_eval_csv(eval_csv) if eval_csv.is_file() else {}
+    return run
 
 
-def expected_runs(root: Path) -> list[str]:
-    """The run ids a Hydra study should hold, from its ``multirun.yaml`` (empty when there is none)."""
-    path = root / "multirun.yaml"
-    if not path.is_file():
-        return []
+def expected_runs(root: Path) -> tuple[list[str], list[str]]:
+    """The run ids a Hydra study should hold, and notes on what could not be read.
+
+    Every launch recorded in ``launches.jsonl`` counts (a study may be launched several times);
+    a study launched without that record falls back to its last ``multirun.yaml``.
+    """
     from omegaconf import OmegaConf
 
-    saved = OmegaConf.load(path)
-    params = OmegaConf.to_container(saved.hydra.sweeper.params or {}, resolve=False)
-    command_line = [o for o in saved.hydra.overrides.task if o.split("=", 1)[0].lstrip("+~") in RUN_KEYS]
-    sweep = [f"{key}={value}" for key, value in params.items()] + list(command_line)
-    defaults = {key: OmegaConf.select(saved, key, default=None) for key in RUN_KEYS if key != "setting"}
-    defaults["setting"] = OmegaConf.select(saved, "hydra.runtime.choices.setting", default=None)
-    cells = OmegaConf.to_container(saved.study.cells, resolve=True) if OmegaConf.select(saved, "study.cells") else []
-    return study_runs(sweep, defaults, cells)
+    runs, notes = set(), []
+    launches = root / LAUNCHES_FILE
+    if launches.is_file():
+        for number, line in enumerate(launches.read_text().splitlines(), 1):
+            try:
+                runs.update(json.loads(line)["runs"])
+            except (ValueError, KeyError, TypeError) as err:
+                notes.append(f"{launches} line {number} is not a launch record ({type(err).__name__}: {err})")
+    elif (root / "multirun.yaml").is_file():
+        try:
+            runs.update(launch_runs(OmegaConf.load(root / "multirun.yaml")))
+        except Exception as err:  # a malformed file must not stop the analysis of the runs that exist
+            notes.append(f"{root / 'multirun.yaml'} could not be read, so missing runs are not reported ({type(err).__name__}: {err})")
+    return sorted(runs), notes
 
 
 def load_study(root: str | Path) -> Study:
@@ -174,6 +213,7 @@ def load_study(root: str | Path) -> Study:
             continue
         try:
             runs.append(read_run(info.parent))
-        except (OSError, ValueError, KeyError) as err:
-            unreadable.append(f"{info.parent} ({type(err).__name__}: {err})")
-    return Study(root=root, runs=runs, expected=expected_runs(root), unreadable=unreadable)
+        except (OSError, ValueError) as err:
+            unreadable.append(str(err))
+    expected, notes = expected_runs(root)
+    return Study(root=root, runs=runs, expected=expected, unreadable=unreadable, notes=notes)

@@ -46,6 +46,13 @@ def group_runs(runs: list[Run]) -> dict[tuple[str, str, str], list[Run]]:
     return {key: sorted(groups[key], key=lambda r: r.seed) for key in order}
 
 
+def scored_runs(group: list[Run]) -> list[Run]:
+    """The runs a group's scores use: its finished runs when it has any (a run still going would mix
+    an early return into a final one), else all of them."""
+    finished = [r for r in group if r.finished]
+    return finished or group
+
+
 def _median_reached(values: list[float]) -> float:
     reached = [v for v in values if not math.isnan(v)]
     return float(np.median(reached)) if reached else float("nan")
@@ -61,10 +68,12 @@ def results_rows(runs: list[Run], reps: int = 2000, seed: int = 0, at_frames: li
     the demonstrator's dense return (medians over the runs that reached them, and how many did).
 
     ``at_frames``: also the mean dense and sparse evaluation return at those frame counts
-    (``dense_at_25000``: each run's last evaluation at or before 25,000 frames).
+    (``dense_at_25000``: each run's last evaluation at or before 25,000 frames; nan when a scored
+    run has not reached that many frames). Scores use the group's finished runs when it has any.
     """
     rows = []
-    for (task, algorithm, setting), group in group_runs(runs).items():
+    for (task, algorithm, setting), runs_of_group in group_runs(runs).items():
+        group = scored_runs(runs_of_group)
         final_dense = np.array([final_return(r.column("dense_return")) for r in group])
         final_sparse = np.array([final_return(r.column("sparse_return")) for r in group])
         first_sparse = [frames_to_first_sparse_reward(r.frames, r.column("sparse_return")) for r in group]
@@ -75,7 +84,7 @@ def results_rows(runs: list[Run], reps: int = 2000, seed: int = 0, at_frames: li
         sparse_iqm = iqm_interval(final_sparse, reps=reps, seed=seed)
         rows.append({
             "task": task, "algorithm": algorithm, "setting": setting,
-            "runs": len(group), "finished": sum(r.finished for r in group),
+            "runs": len(runs_of_group), "finished": sum(r.finished for r in runs_of_group),
             "frames": int(min(r.frames[-1] for r in group)),
             "final_dense_mean": float(final_dense.mean()),
             "final_dense_iqm": dense_iqm[0], "final_dense_iqm_low": dense_iqm[1], "final_dense_iqm_high": dense_iqm[2],
@@ -130,7 +139,7 @@ def markdown(rows: list[dict], at_frames: list[int] | None = None) -> str:
         digits = 2 if scale < 10 else 0  # PointNav's returns are below 1, MuJoCo's in the thousands
         dense = f"{_num(r['final_dense_mean'], digits)}, {_num(r['final_dense_iqm'], digits)} [{_num(r['final_dense_iqm_low'], digits)}, {_num(r['final_dense_iqm_high'], digits)}]"
         sparse = f"{_num(r['final_sparse_mean'], digits)}, {_num(r['final_sparse_iqm'], digits)} [{_num(r['final_sparse_iqm_low'], digits)}, {_num(r['final_sparse_iqm_high'], digits)}]"
-        runs = f"{r['runs']}" + ("" if r["finished"] == r["runs"] else f" ({r['finished']} finished)")
+        runs = f"{r['runs']}" + ("" if r["finished"] == r["runs"] else f" ({r['finished']} finished, scored)" if r["finished"] else " (none finished)")
         demo = "-" if math.isnan(r["demonstrator_dense_return"]) else f"{_frames(r['frames_to_demonstrator_median'])}; {r['runs_reaching_demonstrator']}/{r['runs']}"
         lines.append(
             f"| {r['task']} | {r['algorithm']} | {r['setting']} | {runs} | {dense} | {sparse} "

@@ -12,7 +12,7 @@ from tensordict.utils import NestedKey
 from torchrl.objectives import LossModule
 
 from gild_torchrl.objectives.adapters import make_adapter
-from gild_torchrl.objectives.behaviour_cloning import behaviour_cloning_loss
+from gild_torchrl.objectives.behaviour_cloning import behaviour_cloning_loss, demonstration_metrics
 
 
 def resolve_warm_start(warm_start: int | float | None, total_updates: int | None, policy_delay: int) -> int | None:
@@ -177,12 +177,11 @@ class BaseLossWrapper(LossModule):
         demo_action = demonstrations.get(self.adapter.action_key)
         with torch.random.fork_rng(devices=[]):  # a stochastic actor samples: leave training's RNG stream alone
             action, distribution = self.adapter.policy(demonstrations, self.adapter.actor_params)
+        bc = behaviour_cloning_loss(action, distribution, demo_action, self.adapter.action_bounds(distribution))
+        metrics = demonstration_metrics(action, distribution, demo_action, bc)
+        result = {"demo_action_mse": float(metrics["demo_action_mse"])}
         if distribution is not None:
-            action = distribution.deterministic_sample
-        result = {"demo_action_mse": float(torch.nn.functional.mse_loss(action, demo_action))}
-        if distribution is not None:
-            bounds = self.adapter.action_bounds(distribution)
-            result["demo_nll"] = float(behaviour_cloning_loss(action, distribution, demo_action, bounds))
+            result["demo_nll"] = float(metrics["bc_loss"])
         return result
 
     # -- TorchRL plumbing ----------------------------------------------------------------
