@@ -345,3 +345,27 @@ def test_summed_losses_train_with_one_backward_and_change_only_their_groups():
         optimizer.step()
     for name, params in groups.items():
         assert any(not torch.equal(p, q) for p, q in zip(params, before[name])), name
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_demonstration_divergence_matches_a_hand_computation(algorithm):
+    """The paper's divergence analysis: MSE of the deterministic action to the demonstrated one (and SAC's NLL)."""
+    loss = make_objective("rl", algorithm)
+    demo = make_input()["demo"]
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    result = loss.demonstration_divergence(demo)
+    assert torch.equal(torch.get_rng_state(), before)  # training's random stream is untouched
+    actor = loss.base_loss.actor_network
+    with torch.no_grad():
+        if algorithm == "sac":
+            dist = actor.get_dist(demo.select("observation"))
+            action = dist.deterministic_sample
+            low, high = torch.as_tensor(dist.low), torch.as_tensor(dist.high)
+            inset = 1e-3 * (high - low) / 2
+            clamped = torch.maximum(torch.minimum(demo["action"], high - inset), low + inset)
+            assert result["demo_nll"] == pytest.approx(float(-dist.log_prob(clamped).mean()), rel=1e-5)
+        else:
+            action = actor(demo.select("observation"))["action"]
+            assert "demo_nll" not in result
+    assert result["demo_action_mse"] == pytest.approx(float(((action - demo["action"]) ** 2).mean()), rel=1e-5)
