@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 from gild_torchrl.analysis import analyse, load_study
-from gild_torchrl.analysis.grid import study_runs
+from gild_torchrl.analysis.grid import launch_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "recipes" / "config"
@@ -113,8 +112,7 @@ def test_slurm_launcher_config_resolves_and_the_paper_grid_has_240_runs():
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert (launcher.partition, launcher.cpus_per_task, launcher.max_num_timeout) == ("cpu", 1, 3)
-    params = OmegaConf.to_container(cfg.hydra.sweeper.params)
-    runs = study_runs([f"{k}={v}" for k, v in params.items()], {}, OmegaConf.to_container(cfg.study.cells))
+    runs = launch_runs(cfg)
     assert len(runs) == 4 * 3 * 4 * 5
     assert "Ant-v5/sac/meta_critic/seed4" in runs
 
@@ -122,8 +120,7 @@ def test_slurm_launcher_config_resolves_and_the_paper_grid_has_240_runs():
 def test_quick_preset_covers_what_it_promises():
     with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
         cfg = compose("study", ["study=quick"], return_hydra_config=True)
-    params = OmegaConf.to_container(cfg.hydra.sweeper.params)
-    runs = study_runs([f"{k}={v}" for k, v in params.items()], {}, OmegaConf.to_container(cfg.study.cells))
+    runs = launch_runs(cfg)
     pointnav = [r for r in runs if r.startswith("PointNav/")]
     hopper = [r for r in runs if r.startswith("Hopper-v5/")]
     assert len(pointnav) == 4 * 5 and len(hopper) == 3 * 2
