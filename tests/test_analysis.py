@@ -130,10 +130,17 @@ def test_analysis_writes_valid_figures_and_tables(tmp_path):
         write_run(tmp_path, "rl", seed, [10, 15, 12], [0, 0, 0], mse=[0.5, 0.8, 0.9])
     result = analyse(tmp_path, reps=200)
     out = tmp_path / "analysis"
+    texts = {}
     for name in ("learning_curves", "divergence"):
         assert (out / f"{name}.png").read_bytes()[:8] == PNG_MAGIC
         root = ElementTree.parse(out / f"{name}.svg").getroot()
         assert root.tag.endswith("svg")
+        texts[name] = " ".join(t.strip() for t in root.itertext() if t.strip())
+    # readable without the text: titles, axis labels, a legend with one entry per setting and n
+    for expected in ("Hopper-v5, TD3: dense evaluation return", "Hopper-v5, TD3: sparse evaluation return",
+                     "environment frames", "RL+IL (n=3)", "RL (n=3)", "demonstrator"):
+        assert expected in texts["learning_curves"], expected
+    assert "action MSE to the demonstrations" in texts["divergence"]
     with (out / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [(r["setting"], r["runs"]) for r in rows] == [("rl", "3"), ("il", "3")]

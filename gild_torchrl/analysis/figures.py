@@ -53,9 +53,12 @@ def _common_curve(group: list[Run], column: str) -> tuple[np.ndarray, np.ndarray
 
 
 def _save(fig, out_dir: Path, name: str) -> list[Path]:
+    import matplotlib
+
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.svg"]
     fig.savefig(paths[0], dpi=120, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # SVG text stays text: searchable, editable
+        fig.savefig(paths[1], bbox_inches="tight")
     _pyplot().close(fig)
     return paths
 
