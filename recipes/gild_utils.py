@@ -33,6 +33,7 @@ from torchrl.objectives import SoftUpdate
 from torchrl.record.loggers.tensorboard import TensorboardLogger
 from tqdm import tqdm
 
+from gild_torchrl.analysis.runs import EVAL_FILE, RESULT_FILE, RUN_FILE
 from gild_torchrl.data import DemonstrationError, Demonstrations, MissingDemonstrationError, bundled
 from gild_torchrl.envs import POINTNAV_NAMES, pointnav_demonstrations
 from gild_torchrl.envs.sparse import base_task_id
@@ -53,10 +54,6 @@ SAC_TUNED_ALPHA_TASKS = ("Walker2d-v5", "Ant-v5")
 #: Entries of the base losses' own outputs, logged under train/ beside the losses.
 BASE_METADATA = ("alpha", "entropy", "state_action_value_actor", "pred_value", "next_state_value", "target_value",
                  "target_value_max", "pred_value_max")
-
-
-#: Written into the run directory when a run has finished; its presence marks the run as done.
-RESULT_FILE = "result.json"
 
 
 class ConfigError(ValueError):
@@ -452,7 +449,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     skipped = Counter(progress["skipped"])  # updates not applied to a group because its gradient was not finite
     collector = make_collector(cfg, train_env, policy, collected_frames=frames)
     logger = make_logger(cfg, run_dir, resume_frames=frames if checkpoint is not None else None)
-    evaluations = EvaluationCSV(run_dir / "eval.csv", keep_until=frames if checkpoint is not None else None)
+    evaluations = EvaluationCSV(run_dir / EVAL_FILE, keep_until=frames if checkpoint is not None else None)
     if getattr(loss_module, "bc_fit_metrics", None):
         log_scalars(logger, {f"gild/{k}": v for k, v in loss_module.bc_fit_metrics.items()}, step=0)
 
@@ -550,12 +547,12 @@ def write_run_info(run_dir: Path, cfg: DictConfig, demos: Demonstrations | None)
         "eval_interval": int(cfg.eval.interval),
         **demonstrator_returns(demos),
     }
-    (run_dir / "run.json").write_text(json.dumps(info, indent=1))
+    (run_dir / RUN_FILE).write_text(json.dumps(info, indent=1))
 
 
 def write_result(run_dir: Path, result: Mapping[str, Any]) -> None:
     """``result.json``: the run's last evaluation and totals, written once it has finished (studies skip such runs)."""
-    tmp = run_dir / "result.json.tmp"
+    tmp = run_dir / f"{RESULT_FILE}.tmp"
     tmp.write_text(json.dumps(dict(result), indent=1, default=float))
     tmp.rename(run_dir / RESULT_FILE)
 

@@ -24,6 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gild_torchrl.analysis.grid import RUN_KEYS, find_cell, run_id
+from gild_torchrl.analysis.runs import RESULT_FILE, RUN_FILE
 
 RECIPES = Path(__file__).resolve().parent
 
@@ -35,7 +36,7 @@ def main(cfg: DictConfig) -> None:
     if str(RECIPES) not in sys.path:
         sys.path.insert(0, str(RECIPES))
     import run_checkpoint
-    from gild_utils import RESULT_FILE, run
+    from gild_utils import run
 
     values = {key: OmegaConf.select(cfg, key) for key in RUN_KEYS}
     name = f"{cfg.study.name}: {run_id(values)}"
@@ -75,7 +76,7 @@ def leave_no_trace(run_dir: Path, name: str) -> None:
 def warn_if_budget_changed(run_dir: Path, cfg: DictConfig, name: str) -> None:
     """A finished run is not redone; say so when the study now asks for another budget."""
     try:
-        info = json.loads((run_dir / "run.json").read_text())
+        info = json.loads((run_dir / RUN_FILE).read_text())
     except (OSError, ValueError):
         return
     if info.get("total_frames") != cfg.collector.total_frames or info.get("eval_interval") != cfg.eval.interval:

@@ -18,6 +18,11 @@ import numpy as np
 
 from gild_torchrl.analysis.grid import LAUNCHES_FILE, launch_runs, run_id
 
+#: The files of a run directory, as the recipes write them.
+RUN_FILE = "run.json"  # what the run is: task, algorithm, setting, seed, budget, demonstrator's returns
+EVAL_FILE = "eval.csv"  # one row per evaluation
+RESULT_FILE = "result.json"  # written once the run has finished; its presence marks the run as done
+
 
 @dataclass
 class Run:
@@ -151,7 +156,7 @@ def read_eval_csv(path: Path) -> dict[str, np.ndarray]:
 def read_run(run_dir: Path) -> Run:
     """One run directory; ``ValueError`` naming the file when ``run.json`` or ``result.json`` is malformed."""
     try:
-        info = json.loads((run_dir / "run.json").read_text())
+        info = json.loads((run_dir / RUN_FILE).read_text())
         run = Run(
             path=run_dir,
             task=str(info["task"]),
@@ -165,15 +170,15 @@ def read_run(run_dir: Path) -> Run:
             demonstrator_sparse_return=info.get("demonstrator_sparse_return"),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as err:
-        raise ValueError(f"{run_dir / 'run.json'} is not a run description ({type(err).__name__}: {err})") from None
-    result = run_dir / "result.json"
+        raise ValueError(f"{run_dir / RUN_FILE} is not a run description ({type(err).__name__}: {err})") from None
+    result = run_dir / RESULT_FILE
     if result.is_file():
         try:
             run._result = dict(json.loads(result.read_text()))
         except (ValueError, TypeError) as err:
             raise ValueError(f"{result} is not a run result ({type(err).__name__}: {err})") from None
         run.finished = True
-    eval_csv = run_dir / "eval.csv"
+    eval_csv = run_dir / EVAL_FILE
     run.evals = read_eval_csv(eval_csv) if eval_csv.is_file() else {}
     return run
 
@@ -208,7 +213,7 @@ def load_study(root: str | Path) -> Study:
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such directory (expected a study or runs directory)")
     runs, unreadable = [], []
-    for info in sorted(root.rglob("run.json")):
+    for info in sorted(root.rglob(RUN_FILE)):
         if "checkpoint" in info.parts[len(root.parts):]:
             continue
         try:
