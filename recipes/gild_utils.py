@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import random
 import shutil
@@ -475,14 +476,19 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
         out = {}  # the latest value of every loss and diagnostic this batch produced
         if frames > cfg.collector.init_random_frames:  # the random phase is over
-            for _ in range(updates_per_batch):
+            for i in range(updates_per_batch):
                 tick = time.perf_counter()
                 batch = sample_batch(loss_module, replay_buffer, demos, cfg)
                 timers["sample"] += time.perf_counter() - tick
                 tick = time.perf_counter()
-                out.update(update(loss_module, optimizers, target_updater, batch, skipped).detach().items())
+                result = update(loss_module, optimizers, target_updater, batch, skipped).detach()
+                out.update(result.items())
                 progress["updates"] += 1
                 timers["update"] += time.perf_counter() - tick
+                if logs_diagnostics_per_update(loss_module) and "meta_step" in result and loss_module.diagnostics_due:
+                    # the update's frame: the batch's updates spread evenly over its frames
+                    step = frames - data.numel() + math.ceil((i + 1) * data.numel() / updates_per_batch)
+                    log_scalars(logger, split_outputs(result)[1], step)
         collector.update_policy_weights_()
 
         tick = time.perf_counter()
@@ -557,11 +563,32 @@ def write_result(run_dir: Path, result: Mapping[str, Any]) -> None:
     tmp.rename(run_dir / RESULT_FILE)
 
 
+def split_outputs(out: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """An update's outputs as TensorBoard scalars: losses and the base loss's metadata under
+    ``train/``, the objective's diagnostics under ``gild/``."""
+    train, diagnostics = {}, {}
+    for key, value in out.items():
+        if isinstance(value, torch.Tensor):
+            if key.startswith(("loss_", "nonfinite_skips_")) or key in BASE_METADATA:
+                train[f"train/{key}"] = value
+            else:
+                diagnostics[f"gild/{key}"] = value
+    return train, diagnostics
+
+
+def logs_diagnostics_per_update(loss_module: BaseLossWrapper) -> bool:
+    """GILD's and Meta-Critic's diagnostics are logged at every ``diagnostics_interval``-th update
+    (with the frame that update belongs to), so that a warm start shorter than a collection
+    batch still draws a curve; other objectives' diagnostics once per batch."""
+    return isinstance(loss_module, MetaLookaheadLoss) and loss_module.diagnostics_interval > 0
+
+
 def log_training(logger, data, out, loss_module, frames: int, progress: Mapping[str, Any],
                  timers: Mapping[str, float], start: float) -> None:
     """Training returns of the episodes that ended in this batch, losses, GILD diagnostics, throughput.
 
-    ``loss_*`` entries go under ``train/``, the objective's diagnostics under ``gild/``.
+    ``loss_*`` entries go under ``train/``, the objective's diagnostics under ``gild/``
+    (see :func:`split_outputs`).
     """
     if logger is None:
         return
@@ -571,10 +598,10 @@ def log_training(logger, data, out, loss_module, frames: int, progress: Mapping[
         values["train/episode_sparse_return"] = data.get(("next", "episode_sparse_reward"))[done].mean()
         values["train/episode_dense_return"] = data.get(("next", "episode_dense_reward"))[done].mean()
         values["train/episode_length"] = data.get(("next", "step_count"))[done].float().mean()
-    for key, value in out.items():
-        if isinstance(value, torch.Tensor):
-            in_train = key.startswith(("loss_", "nonfinite_skips_")) or key in BASE_METADATA
-            values[f"train/{key}" if in_train else f"gild/{key}"] = value
+    train, diagnostics = split_outputs(out)
+    values.update(train)
+    if not logs_diagnostics_per_update(loss_module):  # else logged at their own updates
+        values.update(diagnostics)
     values["gild/guiding"] = float(loss_module.guiding)
     values["gild/guided_updates"] = loss_module.num_guided_updates
     values["gild/rewarded_transitions"] = progress["rewarded"]

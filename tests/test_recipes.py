@@ -102,6 +102,28 @@ def test_every_recipe_and_objective_runs_and_logs(gild_utils, tmp_path, algorith
     assert not missing, f"missing TensorBoard tags: {missing}"
 
 
+def test_gild_diagnostics_are_logged_at_their_own_updates(gild_utils, tmp_path):
+    """A warm start shorter than one collection batch still draws a curve: the diagnostics of
+    every ``diagnostics_interval``-th update, at the frame that update belongs to."""
+    run_dir = tmp_path / "run"
+    overrides = [*TINY, "loss.objective=gild", "loss.warm_start=30", "loss.diagnostics_interval=10", f"run_dir={run_dir}"]
+    gild_utils.train(compose_config("td3_gild", overrides))
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+
+    def steps(tag):
+        return [e.step for e in events.Scalars(tag)]
+
+    # TD3 trains the actor on updates 1, 3, 5, ...; the 30 guided ones end at update 59 (frame 259
+    # of the batch 201-300); diagnostics on updates 1, 11, ..., 51.
+    expected = [201, 211, 221, 231, 241, 251]
+    for tag in ("gild/meta_grad_norm", "gild/gild_bc_cosine", "gild/gild_output_std", "gild/meta_step"):
+        assert steps(tag) == expected, tag
+    assert steps("train/loss_actor") == [300, 400]  # losses: once per batch
+    assert [e.value for e in events.Scalars("gild/guided_updates")] == [0, 0, 30, 30]  # frames 100-400
+    assert all(e.value == 1.0 for e in events.Scalars("gild/meta_step"))
+
+
 @pytest.mark.parametrize("script", ["td3_gild.py", "ddpg_gild.py", "sac_gild.py"])
 def test_recipe_scripts_run_from_the_command_line(tmp_path, script):
     run_dir = tmp_path / "cli"
