@@ -132,6 +132,7 @@ def plot_divergence(runs: list[Run], out_dir: Path) -> list[Path]:
 #: TensorBoard scalars of the ``gild/`` diagnostics worth a panel: (tag, axis label, log scale).
 DIAGNOSTICS = (
     ("gild/rewarded_transitions", "rewarded transitions collected", True),
+    ("gild/meta_step", "meta step ran (1) or held back (0)", False),
     ("gild/meta_grad_norm", "meta-gradient norm", True),
     ("gild/gild_output_std", "std of the GILD output on the demo batch", True),
     ("gild/gild_bc_cosine", "cosine(dL_GILD/da, dL_BC/da)", False),
@@ -166,6 +167,8 @@ def plot_diagnostics(runs: list[Run], out_dir: Path) -> list[Path]:
             ax.set_title(f"{task}, {ALGORITHM_LABELS.get(algorithm, algorithm)}: {tag}", fontsize=9)
             ax.set_xlabel("environment frames")
             ax.set_ylabel(label, fontsize=8)
+            if tag == "gild/meta_step":
+                ax.set_ylim(-0.1, 1.1)
             if log_scale and ax.has_data():
                 ax.set_yscale("symlog" if tag == "gild/rewarded_transitions" else "log")
             ax.grid(alpha=0.3)
