@@ -50,6 +50,8 @@ OBJECTIVES = ("gild", "il", "meta_critic", "rl")
 DEMO_FORMATS = ("auto", "directory", "numpy", "pickle", "minari", "replay_buffer")
 #: The paper's default warm start per objective: 1% for GILD; RL+IL and Meta-Critic run the whole way.
 DEFAULT_WARM_START = {"gild": 0.01, "il": None, "meta_critic": None, "rl": None}
+#: The meta-objective's states: a second replay batch (the spec), the replay batch's own, the demo batch's.
+VALIDATION_BATCHES = (True, False, "demo")
 #: SAC's temperature is fixed at 0.2 on Hopper and HalfCheetah, tuned on Walker2d and Ant (spec).
 SAC_TUNED_ALPHA_TASKS = ("Walker2d-v5", "Ant-v5")
 #: Entries of the base losses' own outputs, logged under train/ beside the losses.
@@ -91,6 +93,10 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(f"collector.init_random_frames={cfg.collector.init_random_frames!r}; expected an integer >= 0.")
     if not cfg.optim.utd_ratio > 0:
         raise ConfigError(f"optim.utd_ratio={cfg.optim.utd_ratio!r}; expected a positive number.")
+    if cfg.loss.validation_batch not in VALIDATION_BATCHES:
+        raise ConfigError(f"loss.validation_batch={cfg.loss.validation_batch!r}; expected one of {VALIDATION_BATCHES}.")
+    if cfg.loss.validation_batch == "demo" and cfg.loss.objective != "gild":
+        raise ConfigError(f"loss.validation_batch='demo' needs demonstrations in the meta-objective; expected loss.objective=gild, got {cfg.loss.objective!r}.")
     warm_start = cfg.loss.warm_start
     if warm_start not in (None, "auto") and (isinstance(warm_start, bool) or not isinstance(warm_start, (int, float))):
         raise ConfigError(f"loss.warm_start={warm_start!r}; expected 'auto', null, an int (actor updates) or a fraction.")
@@ -368,8 +374,11 @@ def sample_batch(loss_module: BaseLossWrapper, replay_buffer, demos: Demonstrati
         return replay
     demo = demos.sample(cfg.demos.batch_size).select("observation", "action") if demos is not None else None
     validation = None
-    if cfg.loss.validation_batch and isinstance(loss_module, MetaLookaheadLoss):
-        validation = replay_buffer.sample().select("observation")  # the spec's second replay batch
+    if isinstance(loss_module, MetaLookaheadLoss):
+        if cfg.loss.validation_batch == "demo" and demo is not None:
+            validation = demo.select("observation")  # the meta-objective on the demonstrated states
+        elif cfg.loss.validation_batch:
+            validation = replay_buffer.sample().select("observation")  # the spec's second replay batch
     return make_batch(replay, demo, validation)
 
 

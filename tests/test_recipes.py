@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -157,6 +158,8 @@ def test_mujoco_task_with_a_numpy_demonstration_file(tmp_path):
         (["demos.path=/nonexistent/demos.npz"], "/nonexistent/demos.npz"),
         (["collector.total_frames=-5"], "collector.total_frames=-5; expected a positive integer"),
         (["loss.warm_start=soon"], "loss.warm_start='soon'"),
+        (["loss.validation_batch=maybe"], "loss.validation_batch='maybe'; expected one of"),
+        (["loss.objective=meta_critic", "loss.validation_batch=demo"], "expected loss.objective=gild, got 'meta_critic'"),
     ],
 )
 def test_bad_configuration_fails_with_one_sentence_before_training(tmp_path, overrides, message):
@@ -181,7 +184,6 @@ def test_a_non_finite_gradient_skips_only_its_group_and_is_counted(gild_utils):
     """A NaN reward poisons the critic's loss: the critic is not stepped, the actor and GILD still are."""
     from collections import Counter
 
-    import torch
     from torchrl.objectives import SoftUpdate
 
     from gild_torchrl.envs import make_env
@@ -204,6 +206,30 @@ def test_a_non_finite_gradient_skips_only_its_group_and_is_counted(gild_utils):
         assert all(torch.isfinite(p).all() for p in after), name
         changed = any(not torch.equal(a, b) for a, b in zip(before, after))
         assert changed == (name != "critic"), name
+
+
+@pytest.mark.parametrize("source", ["demo", "true", "false"])
+def test_the_meta_objective_states_come_from_the_configured_batch(gild_utils, source):
+    from gild_torchrl.envs import make_env
+
+    cfg = compose_config("td3_gild", [*TINY, f"loss.validation_batch={source}"])
+    env = make_env("PointNav")
+    demos = gild_utils.make_demonstrations(cfg, env)
+    loss = gild_utils.make_loss_module(cfg, env, demos)
+    replay_buffer = gild_utils.make_replay_buffer(cfg.replay_buffer.batch_size, 400)
+    replay_buffer.extend(env.rollout(50, break_when_any_done=False).reshape(-1))
+    batch = gild_utils.sample_batch(loss, replay_buffer, demos, cfg)
+    if source == "false":
+        assert "validation" not in batch.keys()  # the loss then uses the replay batch's own states
+        return
+    states = batch["validation", "observation"]
+    assert states.shape == (32, 4)  # PointNav: position, offset to the goal
+    if source == "demo":
+        assert torch.equal(states, batch["demo", "observation"])
+    else:  # a second replay batch: stored states, not the demo batch's
+        stored = replay_buffer[:]["observation"]
+        assert all((stored == s).all(-1).any() for s in states)
+        assert not torch.equal(states, batch["demo", "observation"])
 
 
 def test_same_seed_same_config_gives_the_same_run(gild_utils, tmp_path):
