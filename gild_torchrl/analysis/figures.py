@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import zlib
 from collections import defaultdict
 from pathlib import Path
@@ -150,7 +152,13 @@ def plot_diagnostics(runs: list[Run], out_dir: Path) -> list[Path]:
     tags = [d for d in DIAGNOSTICS if any(r.scalars(d[0])[0].size for s in panels.values() for g in s.values() for r in g)]
     if not tags:
         return []
-    fig, axes = plt.subplots(len(panels), len(tags), figsize=(4.6 * len(tags), 3.4 * len(panels)), squeeze=False)
+    # one row per task and algorithm; a single one wraps into rows of three panels
+    ncols = min(3, len(tags)) if len(panels) == 1 else len(tags)
+    nrows = math.ceil(len(tags) / ncols) if len(panels) == 1 else len(panels)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False)
+    axes = grid.reshape(len(panels), -1)
+    for ax in axes[0, len(tags):] if len(panels) == 1 else ():
+        ax.set_visible(False)
     for row, ((task, algorithm), settings) in enumerate(panels.items()):
         for col, (tag, label, log_scale) in enumerate(tags):
             ax = axes[row, col]
