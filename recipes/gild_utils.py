@@ -469,6 +469,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     timers = dict.fromkeys(("collect", "sample", "update", "eval", "log", "checkpoint"), 0.0)
     bar = tqdm(total=cfg.collector.total_frames, initial=frames, desc=f"{cfg.algorithm}+{cfg.loss.objective}",
                disable=not cfg.logger.progress_bar, unit="frames", file=sys.stdout, mininterval=2.0)
+    diagnostics_per_update = logs_diagnostics_per_update(loss_module)
     tick = time.perf_counter()
     for data in collector:
         timers["collect"] += time.perf_counter() - tick
@@ -494,8 +495,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 out.update(result.items())
                 progress["updates"] += 1
                 timers["update"] += time.perf_counter() - tick
-                if logs_diagnostics_per_update(loss_module) and "meta_step" in result and loss_module.diagnostics_due:
-                    # the update's frame: the batch's updates spread evenly over its frames
+                if diagnostics_per_update and "meta_step" in result and loss_module.diagnostics_due:
+                    # a guided update's diagnostics, at its frame: the batch's updates spread evenly over its frames
                     step = frames - data.numel() + math.ceil((i + 1) * data.numel() / updates_per_batch)
                     log_scalars(logger, split_outputs(result)[1], step)
         collector.update_policy_weights_()
