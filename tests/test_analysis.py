@@ -22,7 +22,7 @@ from gild_torchrl.analysis.metrics import (
     mean_curve_interval,
     normalised_auc,
 )
-from gild_torchrl.analysis.table import results_rows
+from gild_torchrl.analysis.table import markdown, results_rows
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -222,6 +222,8 @@ def test_runs_of_one_group_are_aligned_on_frames_and_unfinished_ones_are_not_sco
     row = results_rows(runs, reps=100)[0]
     assert (row["runs"], row["finished"]) == (3, 2)
     assert row["final_dense_mean"] == pytest.approx(((20 + 30 + 40) / 3 + (12 + 22) / 2) / 2)  # not the 100
+    line = next(l for l in markdown([row]).splitlines() if "| il |" in l)
+    assert "| 3 (2 finished, scored) |" in line and "-; 0/2 |" in line and "/3" not in line  # counts out of the scored runs
     from gild_torchrl.analysis.figures import _common_curve
 
     frames, curves = _common_curve([r for r in runs], "dense_return")

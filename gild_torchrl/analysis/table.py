@@ -140,12 +140,13 @@ def markdown(rows: list[dict], at_frames: list[int] | None = None) -> str:
         dense = f"{_num(r['final_dense_mean'], digits)}, {_num(r['final_dense_iqm'], digits)} [{_num(r['final_dense_iqm_low'], digits)}, {_num(r['final_dense_iqm_high'], digits)}]"
         sparse = f"{_num(r['final_sparse_mean'], digits)}, {_num(r['final_sparse_iqm'], digits)} [{_num(r['final_sparse_iqm_low'], digits)}, {_num(r['final_sparse_iqm_high'], digits)}]"
         runs = f"{r['runs']}" + ("" if r["finished"] == r["runs"] else f" ({r['finished']} finished, scored)" if r["finished"] else " (none finished)")
-        demo = "-" if math.isnan(r["demonstrator_dense_return"]) else f"{_frames(r['frames_to_demonstrator_median'])}; {r['runs_reaching_demonstrator']}/{r['runs']}"
+        scored = r["finished"] or r["runs"]  # the counts below are out of the scored runs
+        demo = "-" if math.isnan(r["demonstrator_dense_return"]) else f"{_frames(r['frames_to_demonstrator_median'])}; {r['runs_reaching_demonstrator']}/{scored}"
         lines.append(
             f"| {r['task']} | {r['algorithm']} | {r['setting']} | {runs} | {dense} | {sparse} "
             f"| {_num(r['auc_dense'], digits)} / {_num(r['auc_sparse'], digits)} "
-            f"| {_frames(r['first_training_reward_frames_median'])}; {r['runs_with_training_reward']}/{r['runs']} "
-            f"| {_frames(r['first_sparse_frames_median'])}; {r['runs_with_sparse_reward']}/{r['runs']} | {demo} |"
+            f"| {_frames(r['first_training_reward_frames_median'])}; {r['runs_with_training_reward']}/{scored} "
+            f"| {_frames(r['first_sparse_frames_median'])}; {r['runs_with_sparse_reward']}/{scored} | {demo} |"
             + "".join(f" {_num(r[f'dense_at_{f}'], digits)} / {_num(r[f'sparse_at_{f}'], digits)} |" for f in at_frames)
         )
     return "\n".join(lines) + "\n"
