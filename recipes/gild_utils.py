@@ -84,7 +84,7 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(f"optim.meta_weight_decay_kind={cfg.optim.meta_weight_decay_kind!r}; expected one of {WEIGHT_DECAY_KINDS}.")
     if cfg.demos.format not in DEMO_FORMATS:
         raise ConfigError(f"demos.format={cfg.demos.format!r}; expected one of {DEMO_FORMATS}.")
-    for key in ("collector.total_frames", "collector.frames_per_batch", "replay_buffer.batch_size",
+    for key in ("collector.total_frames", "collector.frames_per_batch", "replay_buffer.batch_size", "loss.bc_fit_steps",
                 "replay_buffer.size", "demos.batch_size", "eval.interval", "eval.episodes"):
         value = OmegaConf.select(cfg, key)
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -246,7 +246,7 @@ def make_loss_module(cfg: DictConfig, env, demos: Demonstrations | None) -> Base
         return MetaCriticLoss(base, **dims, **meta)
     loss = GILDLoss(base, **dims, init=cfg.loss.gild_init, **meta)
     if cfg.loss.gild_init == "bc":
-        loss.fit_to_behaviour_cloning(demos.data)
+        loss.fit_to_behaviour_cloning(demos.data, steps=cfg.loss.bc_fit_steps)
     return loss
 
 

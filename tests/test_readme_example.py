@@ -39,3 +39,18 @@ def test_every_file_the_readme_shows_is_in_the_repository():
     assert paths, "the README shows no figure"
     for path in paths:
         assert (ROOT / path).is_file(), path
+
+
+def test_readme_second_example_runs_the_delay_in_the_callers_loop(capsys):
+    readme = (ROOT / "README.md").read_text()
+    examples = re.findall(r"<!-- example: (\S+) -->\n```python\n(.*?)```", readme, re.S)
+    assert len(examples) == 2, "README should show the loss-owned and the caller-owned policy delay"
+    path, code = ROOT / examples[1][0], examples[1][1]
+    assert code == path.read_text(), "README example and examples/ file differ"
+    torch.manual_seed(0)
+    namespace = runpy.run_path(str(path), run_name="readme_example")
+    loss = namespace["loss"]
+    # six updates, the actor on updates 0, 2 and 4; the no_grad previews after each moved nothing
+    assert loss.num_updates == 6 and loss.num_guided_updates == 3
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.rsplit(" ", 1)[1] for line in lines] == ["1", "1", "2", "2", "3", "3"]

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 from tensordict import TensorDict, TensorDictBase
+from tensordict.utils import NestedKey
 from torchrl.data import TensorDictReplayBuffer, TensorStorage
 from torchrl.data.replay_buffers.samplers import RandomSampler
 
@@ -154,14 +155,30 @@ class Demonstrations:
         }
 
     # ------------------------------------------------------------------ sampling
-    def sample(self, batch_size: int, generator: torch.Generator | None = None, device=None) -> TensorDict:
-        """Uniformly sampled rows (with replacement), floats as float32, batch size ``[batch_size]``."""
+    def sample(
+        self,
+        batch_size: int,
+        generator: torch.Generator | None = None,
+        device=None,
+        *,
+        observation_key: NestedKey = "observation",
+        action_key: NestedKey = "action",
+    ) -> TensorDict:
+        """Uniformly sampled rows (with replacement), floats as float32, batch size ``[batch_size]``.
+
+        ``observation_key`` / ``action_key`` name the entries as the loss reads them (an env
+        that writes ``obs``/``act``; ``Demonstrations.sample(n, **loss.demo_keys)``).
+        """
         if len(self) == 0:
             raise _fail(self.source, None, "cannot sample from empty demonstrations")
         idx = torch.randint(len(self), (batch_size,), generator=generator)
-        batch = self.data[idx]
+        batch = _renamed(self.data[idx], observation_key, action_key)
         batch = batch.apply(lambda x: x.to(torch.float32) if x.is_floating_point() else x)
         return batch.to(device) if device is not None else batch
+
+    def as_tensordict(self, observation_key: NestedKey = "observation", action_key: NestedKey = "action") -> TensorDictBase:
+        """Every row, with the observation and action under the given keys (the stored dtypes kept)."""
+        return _renamed(self.data, observation_key, action_key)
 
     def as_replay_buffer(self, batch_size: int, **kwargs) -> TensorDictReplayBuffer:
         """A TorchRL replay buffer over the demonstrations (uniform sampling), e.g. for the losses' demo batch."""
@@ -221,10 +238,27 @@ class Demonstrations:
                 )
         return self
 
-    def validate_for_env(self, env, task: str | None = None) -> Demonstrations:
-        """Validate against a TorchRL env's specs (observation and action shapes, action bounds)."""
-        obs_spec = env.observation_spec["observation"]
-        act_spec = env.action_spec
+    def validate_for_env(
+        self,
+        env,
+        task: str | None = None,
+        observation_key: NestedKey | None = None,
+        action_key: NestedKey | None = None,
+    ) -> Demonstrations:
+        """Validate against a TorchRL env's specs (observation and action shapes, action bounds).
+
+        ``observation_key``: the env's observation entry the demonstrations' observations match
+        (default ``"observation"``, or the env's only observation entry); ``action_key``: the
+        env's action entry (default ``env.action_key``).
+        """
+        keys = [k for k in env.observation_spec.keys(include_nested=True, leaves_only=True)]
+        if observation_key is None:
+            observation_key = "observation" if "observation" in keys or len(keys) != 1 else keys[0]
+        if observation_key not in keys:
+            raise _fail(self.source, "observation", f"cannot be matched to the env: it has no observation entry "
+                        f"{observation_key!r} (its observation_spec holds {keys}); pass observation_key=")
+        obs_spec = env.observation_spec[observation_key]
+        act_spec = env.full_action_spec[action_key if action_key is not None else env.action_key]
         low = getattr(getattr(act_spec, "space", None), "low", None)
         high = getattr(getattr(act_spec, "space", None), "high", None)
         if low is not None:
@@ -493,6 +527,24 @@ class Demonstrations:
 
 
 # ---------------------------------------------------------------------- helpers
+def _renamed(rows: TensorDictBase, observation_key: NestedKey, action_key: NestedKey) -> TensorDictBase:
+    """``rows`` (a shallow copy) with ``observation`` (also under ``next``) and ``action`` under the given keys."""
+    names = {"observation": observation_key, ("next", "observation"): ("next", *_key_tuple(observation_key)),
+             "action": action_key}
+    present = rows.keys(include_nested=True)
+    moves = {old: new for old, new in names.items() if old in present and _key_tuple(old) != _key_tuple(new)}
+    if not moves:
+        return rows
+    rows = rows.copy()
+    for old, new in moves.items():
+        rows.rename_key_(old, new)
+    return rows
+
+
+def _key_tuple(key: NestedKey) -> tuple:
+    return tuple(key) if isinstance(key, tuple) else (key,)
+
+
 def _fmt(bound, col: int, default: str) -> str:
     if bound is None:
         return default
@@ -577,11 +629,15 @@ def _arrays_to_td(arrays: dict[str, Any], source, obs_dim: int | None, act_dim: 
     width = flat.shape[1]
     if obs_dim is None and act_dim is None:
         raise _fail(source, field, "is one [s | a] array: pass obs_dim or act_dim to split its columns")
+    for name, dim in (("obs_dim", obs_dim), ("act_dim", act_dim)):
+        if dim is not None and not 1 <= dim < width:
+            raise _fail(source, field, f"has {width} columns [s | a], so {name} must lie in 1..{width - 1} "
+                        f"(leaving at least one column for the other part), got {name}={dim}")
     if obs_dim is None:
         obs_dim = width - act_dim
     if act_dim is None:
         act_dim = width - obs_dim
-    if obs_dim < 1 or act_dim < 1 or obs_dim + act_dim != width:
+    if obs_dim + act_dim != width:
         raise _fail(source, field, f"has {width} columns, expected obs_dim + act_dim = {obs_dim} + {act_dim} = {obs_dim + act_dim}")
     td = TensorDict({"observation": flat[:, :obs_dim].clone(), "action": flat[:, obs_dim:].clone()}, batch_size=[flat.shape[0]])
     td.set("episode", torch.zeros(flat.shape[0], dtype=torch.int64))

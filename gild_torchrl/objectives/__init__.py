@@ -1,5 +1,6 @@
 """GILD and its baselines as TorchRL loss modules, mirroring ``torchrl.objectives``."""
 
+from gild_torchrl.objectives.batch_checks import BatchError
 from gild_torchrl.objectives.common import BaseLossWrapper, make_batch, resolve_warm_start
 from gild_torchrl.objectives.gild import GILDLoss
 from gild_torchrl.objectives.il import ILLoss
@@ -7,6 +8,7 @@ from gild_torchrl.objectives.lookahead import MetaLookaheadLoss
 from gild_torchrl.objectives.meta_critic import MetaCriticLoss
 
 __all__ = [
+    "BatchError",
     "BaseLossWrapper",
     "GILDLoss",
     "ILLoss",

@@ -19,6 +19,10 @@ from torchrl.modules.distributions.utils import rsample_and_log_prob
 from torchrl.objectives import DDPGLoss, LossModule, SACLoss, TD3Loss
 
 
+def _as_tuple(key) -> tuple:
+    return tuple(key) if isinstance(key, tuple) else (key,)
+
+
 class BaseLossAdapter:
     """The shared part; subclasses fill in the per-loss names."""
 
@@ -41,8 +45,16 @@ class BaseLossAdapter:
 
     @property
     def action_key(self):
-        # DDPGLoss has no action key of its own: its actor writes the default one.
-        return getattr(self.loss.tensor_keys, "action", "action")
+        # DDPGLoss has no action key of its own: its actor's last output is the action.
+        return getattr(self.loss.tensor_keys, "action", None) or self.loss.actor_network.out_keys[-1]
+
+    @property
+    def replay_keys(self) -> list:
+        """What the base loss reads from a replay batch: the state and action, then the next state,
+        reward, done and terminated flags (under the base loss's keys, after ``set_keys``)."""
+        tk = self.loss.tensor_keys
+        following = [*self.actor_in_keys, tk.reward, tk.done, tk.terminated]
+        return [*self.actor_in_keys, self.action_key, *(("next", *_as_tuple(k)) for k in following)]
 
     @contextlib.contextmanager
     def actor_params_swapped(self, params: TensorDictBase) -> Iterator[None]:

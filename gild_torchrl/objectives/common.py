@@ -12,6 +12,7 @@ from tensordict.utils import NestedKey
 from torchrl.objectives import LossModule
 
 from gild_torchrl.objectives.adapters import make_adapter
+from gild_torchrl.objectives.batch_checks import MissingBatchError, check_replay, checked_side_batch
 from gild_torchrl.objectives.behaviour_cloning import behaviour_cloning_loss, demonstration_metrics
 
 
@@ -53,8 +54,19 @@ class BaseLossWrapper(LossModule):
 
     Input: one TensorDict holding the replay batch at its root, plus, for the objectives that
     use them, a demonstration batch under ``tensor_keys.demo`` and validation states under
-    ``tensor_keys.validation``. When the batches differ in size, give the root
-    ``batch_size=[]`` (see :func:`gild_torchrl.objectives.make_batch`).
+    ``tensor_keys.validation``, each under the base loss's own keys. When the batches differ in
+    size, give the root ``batch_size=[]`` (:meth:`make_batch` builds it). Everything a call
+    reads is checked before anything is computed (:mod:`~gild_torchrl.objectives.batch_checks`).
+
+    Like a TorchRL loss: the base loss's networks, parameters and target parameters are
+    attributes of the wrapper (``loss.actor_network_params``, ``SoftUpdate(loss)``), and
+    :meth:`set_keys` takes the base loss's keys as well as ``demo`` and ``validation``.
+
+    The update schedule: by default the loss runs the policy delay (``forward(td)`` decides
+    whether this update trains the actor); ``forward(td, update_actor=...)`` lets the caller
+    decide instead. The counters (updates, guided actor updates) advance only on calls made
+    with gradients enabled: ``with torch.no_grad(): loss(td)`` evaluates the next update
+    without moving the delay's phase or the warm start.
     """
 
     @dataclass
@@ -81,8 +93,10 @@ class BaseLossWrapper(LossModule):
         total_updates: int | None = None,
     ) -> None:
         super().__init__()
+        self.adapter = make_adapter(base_loss)  # refuses anything but TorchRL's DDPG, TD3 and SAC losses
         self.base_loss = base_loss
-        self.adapter = make_adapter(base_loss)
+        # One registry of "has a target updater": SoftUpdate(wrapper) then marks the base loss's.
+        self._has_update_associated = base_loss._has_update_associated
         if getattr(base_loss, "reduction", "mean") == "none":
             raise ValueError("base_loss.reduction='none'; the objectives need a scalar loss ('mean' or 'sum').")
         self.policy_delay = self.adapter.default_policy_delay if policy_delay is None else int(policy_delay)
@@ -94,6 +108,8 @@ class BaseLossWrapper(LossModule):
 
     # -- schedule ------------------------------------------------------------------------
     has_guide = False  # plain RL: nothing to add to the actor's objective
+    uses_demonstrations = False  # guided updates read a demonstration batch
+    uses_validation = False  # guided updates read validation states (else the replay batch's)
 
     @property
     def guiding(self) -> bool:
@@ -125,9 +141,9 @@ class BaseLossWrapper(LossModule):
     def _demo_batch(self, tensordict: TensorDictBase) -> TensorDictBase:
         demo = tensordict.get(self.tensor_keys.demo, None)
         if demo is None:
-            raise KeyError(
-                f"{type(self).__name__} needs a demonstration batch at key {self.tensor_keys.demo!r} "
-                f"of its input; found keys {list(tensordict.keys())}."
+            raise MissingBatchError(
+                f"demo batch: {type(self).__name__} needs a demonstration batch at key {self.tensor_keys.demo!r} "
+                f"of its input, found keys {sorted(map(str, tensordict.keys()))}."
             )
         return demo
 
@@ -146,18 +162,65 @@ class BaseLossWrapper(LossModule):
             tensordict.set(priority_key, priority)
         return out
 
+    # -- input -------------------------------------------------------------------------
+    def _checked_input(self, tensordict: TensorDictBase, guided: bool) -> TensorDictBase:
+        """``tensordict`` with its demo and validation batches checked and cast (a shallow copy if cast)."""
+        dtype = next(iter(self.adapter.actor_params.values(True, True))).dtype
+        replay = self._replay_batch(tensordict)
+        check_replay(replay, self.adapter.replay_keys, dtype)
+        if not guided:
+            return tensordict
+        checked = {}
+        state_keys = self.adapter.actor_in_keys
+        if self.uses_demonstrations:
+            demo = self._demo_batch(tensordict)
+            checked[self.tensor_keys.demo] = checked_side_batch(
+                "demo", demo, [*state_keys, self.adapter.action_key], replay, dtype)
+        validation = tensordict.get(self.tensor_keys.validation, None)
+        if self.uses_validation and validation is not None:
+            checked[self.tensor_keys.validation] = checked_side_batch("validation", validation, state_keys, replay, dtype)
+        if all(tensordict.get(key) is batch for key, batch in checked.items()):
+            return tensordict
+        tensordict = tensordict.copy()
+        for key, batch in checked.items():
+            tensordict.set(key, batch)
+        return tensordict
+
+    def make_batch(
+        self,
+        replay: TensorDictBase,
+        demo: TensorDictBase | None = None,
+        validation: TensorDictBase | None = None,
+    ) -> TensorDict:
+        """:func:`make_batch` with this loss's ``demo`` / ``validation`` keys (as set by :meth:`set_keys`)."""
+        return make_batch(replay, demo, validation, keys=self.tensor_keys)
+
+    @property
+    def demo_keys(self) -> dict[str, NestedKey]:
+        """The keys a demonstration batch needs, for ``Demonstrations.sample(n, **loss.demo_keys)``."""
+        (observation_key,) = self.adapter.actor_in_keys
+        return {"observation_key": observation_key, "action_key": self.adapter.action_key}
+
     # -- update --------------------------------------------------------------------------
-    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
-        trains_actor = self.next_update_trains_actor
-        self.num_updates += 1
-        if not trains_actor:
-            out = self._base_forward(tensordict, self.adapter.critic_loss)
-        elif not self.guiding:
-            out = self._base_forward(tensordict, self.base_loss)
-        else:
-            counts = self.counts_toward_warm_start
-            out = self._guided_update(tensordict)
+    def forward(self, tensordict: TensorDictBase, *, update_actor: bool | None = None) -> TensorDictBase:
+        """One update's losses. ``update_actor``: whether it trains the actor (``None``: the policy delay decides)."""
+        trains_actor = self.next_update_trains_actor if update_actor is None else bool(update_actor)
+        guided = trains_actor and self.guiding
+        inputs = self._checked_input(tensordict, guided)
+        counts = guided and self.counts_toward_warm_start
+        if torch.is_grad_enabled():  # an evaluation (no_grad) leaves the schedule where it is
+            self.num_updates += 1
             self.num_guided_updates += int(counts)
+        if not trains_actor:
+            out = self._base_forward(inputs, self.adapter.critic_loss)
+        elif not guided:
+            out = self._base_forward(inputs, self.base_loss)
+        else:
+            out = self._guided_update(inputs)
+        if inputs is not tensordict:  # what the base loss writes (the priority) reaches the caller's input
+            priority_key = self.base_loss.tensor_keys.priority
+            if priority_key in inputs.keys(include_nested=True):
+                tensordict.set(priority_key, inputs.get(priority_key))
         return _detach_metadata(out)
 
     def _guided_update(self, tensordict: TensorDictBase) -> TensorDictBase:
@@ -185,6 +248,49 @@ class BaseLossWrapper(LossModule):
         return result
 
     # -- TorchRL plumbing ----------------------------------------------------------------
+    def __getattr__(self, name: str):
+        """Own modules and parameters first, then the base loss's (its networks, params, targets)."""
+        try:
+            return torch.nn.Module.__getattr__(self, name)
+        except AttributeError:
+            pass
+        base = self.__dict__["_modules"].get("base_loss")
+        if base is not None:
+            try:
+                return getattr(base, name)
+            except AttributeError:
+                pass
+        return super().__getattr__(name)  # LossModule: a target without its own params reads the source's
+
+    def named_children(self):
+        """Own children, then the base loss's target parameters.
+
+        TorchRL's ``SoftUpdate``/``HardUpdate`` find the target networks among the named
+        children of the loss they are given; listing the base loss's here makes
+        ``SoftUpdate(wrapper)`` work as ``SoftUpdate(base_loss)`` does. ``state_dict`` and
+        ``parameters`` walk ``_modules`` and see each tensor once; ``.to()`` may visit the
+        targets twice, which changes nothing.
+        """
+        yield from super().named_children()
+        for name, child in self.base_loss.named_children():
+            if name.startswith("target_") and name.endswith("_params") and name not in self._modules:
+                yield name, child
+
+    def set_keys(self, **kwargs) -> None:
+        """Set ``demo`` / ``validation`` here and every other key on the base loss (``action``, ``reward``, ...)."""
+        own_fields = self._AcceptedKeys.__dataclass_fields__
+        base_fields = self.base_loss._AcceptedKeys.__dataclass_fields__
+        unknown = [key for key in kwargs if key not in own_fields and key not in base_fields]
+        if unknown:
+            raise ValueError(
+                f"{unknown} is not an accepted tensordict key of {type(self).__name__}; expected {list(own_fields)} or the base "
+                f"{type(self.base_loss).__name__}'s keys {list(base_fields)}."
+            )
+        super().set_keys(**{k: v for k, v in kwargs.items() if k in own_fields})
+        base = {k: v for k, v in kwargs.items() if k not in own_fields}
+        if base:
+            self.base_loss.set_keys(**base)
+
     def make_value_estimator(self, value_type=None, **hyperparams):
         self.base_loss.make_value_estimator(value_type, **hyperparams)
         return self

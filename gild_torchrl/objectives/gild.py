@@ -67,6 +67,7 @@ class GILDLoss(MetaLookaheadLoss):
     network_name = "gild_network"
     meta_loss_key = "loss_gild"
     learned_loss_key = "gild_loss"
+    uses_demonstrations = True
 
     gild_network: torch.nn.Module
     gild_network_params: TensorDictParams
@@ -163,8 +164,9 @@ class GILDLoss(MetaLookaheadLoss):
         regression MSE, the target's variance, and the mean cosine between the fitted network's
         gradient with respect to ``a`` and the BC gradient.
         """
-        demo_action = demonstrations.get(self.adapter.action_key).detach()
-        demo_states = self.adapter.states(demonstrations).detach()
+        dtype = next(iter(self.network_params.values(True, True))).dtype  # float64 or integer rows are cast
+        demo_action = demonstrations.get(self.adapter.action_key).detach().to(dtype)
+        demo_states = self.adapter.states(demonstrations).detach().to(dtype)
         n = demo_action.shape[0]
         if n < 2:
             raise ValueError(f"fit_to_behaviour_cloning needs at least 2 demonstration rows, got {n}.")

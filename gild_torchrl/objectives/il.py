@@ -19,6 +19,7 @@ class ILLoss(BaseLossWrapper):
     """
 
     has_guide = True
+    uses_demonstrations = True
 
     def __init__(
         self,

@@ -87,6 +87,7 @@ class MetaLookaheadLoss(BaseLossWrapper):
     meta_loss_key: str = "loss_meta"
     learned_loss_key: str = "learned_loss"
     has_guide = True
+    uses_validation = True
 
     def __init__(
         self,
