@@ -21,6 +21,10 @@ import torch
 from torch import nn
 
 
+def _adam(params, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=lr, fused=True)  # the fastest Adam PyTorch has on a CPU
+
+
 def mlp(in_features: int, out_features: int, hidden: Sequence[int]) -> nn.Sequential:
     layers, width = [], in_features
     for size in hidden:
@@ -58,8 +62,8 @@ class PlainDDPG(PlainUpdate):
         super().__init__(**kwargs)
         self.actor, self.critic = mlp(obs_dim, act_dim, hidden), mlp(obs_dim + act_dim, 1, hidden)
         self.actor_target, self.critic_target = copy.deepcopy(self.actor), copy.deepcopy(self.critic)
-        self.actor_optim = torch.optim.Adam(self.actor.parameters(), lr=self.lr)
-        self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=self.lr)
+        self.actor_optim = _adam(self.actor.parameters(), lr=self.lr)
+        self.critic_optim = _adam(self.critic.parameters(), lr=self.lr)
 
     def update(self, obs, action, reward, next_obs, terminated) -> None:
         with torch.no_grad():
@@ -86,8 +90,8 @@ class PlainTD3(PlainUpdate):
         self.actor = mlp(obs_dim, act_dim, hidden)
         self.critics = nn.ModuleList([mlp(obs_dim + act_dim, 1, hidden) for _ in range(2)])
         self.actor_target, self.critics_target = copy.deepcopy(self.actor), copy.deepcopy(self.critics)
-        self.actor_optim = torch.optim.Adam(self.actor.parameters(), lr=self.lr)
-        self.critic_optim = torch.optim.Adam(self.critics.parameters(), lr=self.lr)
+        self.actor_optim = _adam(self.actor.parameters(), lr=self.lr)
+        self.critic_optim = _adam(self.critics.parameters(), lr=self.lr)
 
     def update(self, obs, action, reward, next_obs, terminated) -> None:
         trains_actor = self.num_updates % self.policy_delay == 0
@@ -122,9 +126,9 @@ class PlainSAC(PlainUpdate):
         self.critics_target = copy.deepcopy(self.critics)
         self.log_alpha = torch.tensor(math.log(alpha_init), requires_grad=tune_alpha)
         self.target_entropy = -float(act_dim)
-        self.actor_optim = torch.optim.Adam(self.actor.parameters(), lr=self.lr)
-        self.critic_optim = torch.optim.Adam(self.critics.parameters(), lr=self.lr)
-        self.alpha_optim = torch.optim.Adam([self.log_alpha], lr=self.lr) if tune_alpha else None
+        self.actor_optim = _adam(self.actor.parameters(), lr=self.lr)
+        self.critic_optim = _adam(self.critics.parameters(), lr=self.lr)
+        self.alpha_optim = _adam([self.log_alpha], lr=self.lr) if tune_alpha else None
         # softplus(0 + shift) + 0.01 = 1: TorchRL's NormalParamExtractor computes the shift in float32
         self.scale_shift = float(torch.tensor(1.0 - 0.01, dtype=torch.float32).expm1().log())
 

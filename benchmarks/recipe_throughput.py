@@ -1,10 +1,14 @@
 """Wall time, frames/s and the split of time of the TD3 recipe for objectives rl, il and gild.
 
-Each objective runs the same number of frames with the recipe's defaults otherwise (GILD with
-its default warm start: 1% of the run's updates), interleaved over ``--repeats`` rounds in one
-process; the figures are medians over rounds, with ratios to ``rl`` from the same rounds.
+Each objective (and collector batch size, ``--frames-per-batch``) runs the same number of frames
+with the recipe's defaults otherwise (GILD with its default warm start), interleaved over
+``--repeats`` rounds in one process; the figures are medians over rounds, with ratios to the
+first objective at the same batch size from the same rounds. "update-only" is the rate the
+updates alone would run at (updates / seconds spent updating); the recipe's frames/s divided by
+it says how much of the loop is not the update.
 
     python benchmarks/recipe_throughput.py [--frames 15000] [--random-frames 5000] [--repeats 2]
+    python benchmarks/recipe_throughput.py --frames-per-batch 1 10 100 1000 --objectives rl
 
 Demonstrations: the set bundled for ``--env`` when there is one, else (only to time the update)
 uniformly random in-bounds rows, which the output says.
@@ -39,6 +43,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--objectives", nargs="+", default=["rl", "il", "gild"])
+    parser.add_argument("--frames-per-batch", nargs="+", type=int, default=[1000])
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     import gild_utils
@@ -62,33 +67,36 @@ def main() -> None:
         overrides.append(f"demos.path={demo_file}")
         demo_note = "random in-bounds demonstration rows (no bundled set yet; timing only)"
 
-    results = {objective: [] for objective in args.objectives}
+    cases = [(objective, fpb) for fpb in args.frames_per_batch for objective in args.objectives]
+    results = {case: [] for case in cases}
     with initialize_config_dir(config_dir=str(ROOT / "recipes" / "config"), version_base="1.3"):
         for round_ in range(args.repeats):
-            for objective in args.objectives:
-                run_dir = workdir / f"{objective}_{round_}"
-                cfg = compose("td3_gild", [*overrides, f"loss.objective={objective}", f"run_dir={run_dir}"])
+            for objective, fpb in cases:
+                run_dir = workdir / f"{objective}_{fpb}_{round_}"
+                cfg = compose("td3_gild", [*overrides, f"loss.objective={objective}", f"collector.frames_per_batch={fpb}",
+                                           f"run_dir={run_dir}"])
                 result = gild_utils.train(cfg)
-                results[objective].append(result)
-                print(f"round {round_} {objective}: {result['wall_time']:.1f} s", file=sys.stderr, flush=True)
+                results[(objective, fpb)].append(result)
+                print(f"round {round_} {objective} {fpb} frames per batch: {result['wall_time']:.1f} s", file=sys.stderr, flush=True)
 
-    def median(objective, key):
-        return statistics.median(r[key] for r in results[objective])
+    def median(case, key):
+        return statistics.median(r[key] for r in results[case])
 
     print(f"TD3 recipe on {args.env}, {args.frames} frames ({args.random_frames} random), {args.threads} thread(s),")
     print(f"{demo_note}; medians over {args.repeats} interleaved rounds\n")
-    print("| objective | wall s | frames/s | ratio to rl | " + " | ".join(f"{p} %" for p in PARTS) + " |")
-    print("|---|---|---|---|" + "---|" * len(PARTS))
-    base = median(args.objectives[0], "wall_time")
-    for objective in args.objectives:
-        wall = median(objective, "wall_time")
-        shares = [100 * median(objective, part) / wall for part in PARTS]
-        print(f"| {objective} | {wall:.1f} | {args.frames / wall:.0f} | {wall / base:.3f}x | "
-              + " | ".join(f"{s:.1f}" for s in shares) + " |")
-    rl = args.objectives[0]
-    overhead = sum(median(rl, p) for p in ("collect", "sample", "log")) / median(rl, "wall_time")
-    print(f"\ncollection + replay + logging in the {rl} run: {100 * overhead:.1f}% of its wall time "
-          f"(evaluation: {100 * median(rl, 'eval') / median(rl, 'wall_time'):.1f}%)")
+    print("| objective | frames per batch | wall s | frames/s | ratio to first | update-only updates/s | recipe / update-only | "
+          + " | ".join(f"{p} %" for p in PARTS) + " | outside the update % |")
+    print("|---|---|---|---|---|---|---|" + "---|" * (len(PARTS) + 1))
+    for objective, fpb in cases:
+        case = (objective, fpb)
+        wall = median(case, "wall_time")
+        first = median((args.objectives[0], fpb), "wall_time")
+        update_rate = median(case, "updates") / median(case, "update")
+        learning_rate = median(case, "updates") / wall  # updates per second of the whole run
+        shares = [100 * median(case, part) / wall for part in PARTS]
+        outside = 100 * sum(median(case, p) for p in ("collect", "sample", "log")) / wall
+        print(f"| {objective} | {fpb} | {wall:.1f} | {args.frames / wall:.0f} | {wall / first:.3f}x | {update_rate:.0f} | "
+              f"{learning_rate / update_rate:.3f} | " + " | ".join(f"{s:.1f}" for s in shares) + f" | {outside:.1f} |")
 
 
 if __name__ == "__main__":

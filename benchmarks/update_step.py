@@ -1,57 +1,72 @@
-"""Median milliseconds per full update for base, +IL, +GILD and +Meta-Critic on DDPG, TD3 and SAC.
+"""Median milliseconds per full update: plain PyTorch, and the project's base, +IL, +GILD and +Meta-Critic.
 
 A full update is what a recipe does per gradient step: the loss, one backward of the summed
 ``loss_*`` entries, every optimizer's step, and the target networks' soft update (on actor
-updates). Hopper-sized problem (observation 11, action 3), batch 256, 256x256 networks.
-Variants are interleaved in one process so that the machine's load hits them alike; each
-figure is the median over rounds of the mean time of ``--updates`` consecutive updates.
+updates); the project's variants run the recipe's own ``update()`` and optimizers. ``plain`` is
+the same algorithm written directly in PyTorch (``benchmarks/plain_reference.py``): the floor.
+Hopper-sized problem (observation 11, action 3), batch 256, 256x256 networks. Variants are
+interleaved in one process so that the machine's load hits them alike; each figure is the
+median over rounds of the mean time of ``--updates`` consecutive updates.
 
-    python benchmarks/update_step.py [--threads 2] [--rounds 15] [--updates 20]
+    python -m benchmarks.update_step [--threads 1] [--rounds 15] [--updates 20]
+    python -m benchmarks.update_step --profile +GILD --algorithms td3   # where the time goes
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 import warnings
+from collections import Counter
+from pathlib import Path
 
 import torch
+from hydra import compose, initialize_config_dir
 from tensordict import TensorDict
-from torchrl.objectives import SoftUpdate
 
+from benchmarks.plain_reference import PLAIN
 from gild_torchrl.modules import make_action_spec, make_base_loss
 from gild_torchrl.objectives import BaseLossWrapper, GILDLoss, ILLoss, MetaCriticLoss, make_batch
 
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 OBSERVATION_DIM, ACTION_DIM, BATCH = 11, 3, 256
-VARIANTS = ("base", "+IL", "+GILD", "+Meta-Critic", "+GILD after warm start", "+GILD, diagnostics off")
+VARIANTS = ("plain", "base", "+IL", "+GILD", "+Meta-Critic", "+GILD after warm start")
 
 
-def make_variant(algorithm: str, variant: str):
+def recipe_update():
+    sys.path.insert(0, str(RECIPES))
+    import gild_utils
+
+    return gild_utils
+
+
+def make_variant(algorithm: str, variant: str, gild_utils):
+    """A callable running one full update of ``variant`` on a batch."""
+    if variant == "plain":
+        plain = PLAIN[algorithm](OBSERVATION_DIM, ACTION_DIM)
+
+        def step(batch):
+            nxt = batch["next"]
+            plain.update(batch["observation"], batch["action"], nxt["reward"], nxt["observation"], nxt["terminated"])
+
+        return step
     base = make_base_loss(algorithm, OBSERVATION_DIM, make_action_spec(ACTION_DIM))
     dims = {"observation_dim": OBSERVATION_DIM, "action_dim": ACTION_DIM}
-    if variant == "base":
-        loss = BaseLossWrapper(base)
-    elif variant == "+IL":
-        loss = ILLoss(base)
-    elif variant == "+GILD":
-        loss = GILDLoss(base, **dims)
-    elif variant == "+Meta-Critic":
-        loss = MetaCriticLoss(base, **dims)
-    elif variant == "+GILD after warm start":
-        loss = GILDLoss(base, **dims, warm_start=0)
-    else:  # the periodic gild/ diagnostics (every 100 updates by default) switched off
-        loss = GILDLoss(base, **dims, diagnostics_interval=0)
-    optimizers = [torch.optim.Adam(base.actor_network_params.values(True, True), lr=3e-4),
-                  torch.optim.Adam(loss.base_loss.parameters(), lr=3e-4)]
-    meta = getattr(loss, "network_params", None)
-    if meta is not None:
-        optimizers.append(torch.optim.Adam(meta.values(True, True), lr=1e-4, weight_decay=1e-4))
-    # the critic optimiser above also holds the actor; keep the groups disjoint as a recipe would
-    critic = [p for n, p in base.named_parameters() if not n.startswith("actor_network_params")]
-    optimizers[1] = torch.optim.Adam(critic, lr=3e-4)
-    updater = SoftUpdate(base, tau=0.005)
-    return loss, optimizers, updater
+    loss = {
+        "base": lambda: BaseLossWrapper(base),
+        "+IL": lambda: ILLoss(base),
+        "+GILD": lambda: GILDLoss(base, **dims),
+        "+Meta-Critic": lambda: MetaCriticLoss(base, **dims),
+        "+GILD after warm start": lambda: GILDLoss(base, **dims, warm_start=0),
+    }[variant]()
+    with initialize_config_dir(config_dir=str(RECIPES / "config"), version_base="1.3"):
+        cfg = compose(config_name=f"{algorithm}_gild")
+    optimizers = gild_utils.make_optimizers(cfg, loss)
+    updater = gild_utils.make_target_updater(cfg, loss)
+    skipped = Counter()
+    return lambda batch: gild_utils.update(loss, optimizers, updater, batch, skipped)
 
 
 def make_input(generator: torch.Generator) -> TensorDict:
@@ -76,49 +91,68 @@ def make_input(generator: torch.Generator) -> TensorDict:
     return make_batch(replay, demo, validation)
 
 
-def update(loss, optimizers, updater, batch) -> None:
-    out = loss(batch)
-    total = sum(value for key, value in out.items() if key.startswith("loss_"))
-    for optimizer in optimizers:
-        optimizer.zero_grad(set_to_none=True)
-    total.backward()
-    for optimizer in optimizers:
-        optimizer.step()
-    if "loss_actor" in out.keys():
-        updater.step()
+def profile(algorithm: str, variant: str, steps, batches, updates: int) -> None:
+    """torch.profiler over ``updates`` updates: the top ops by self CPU time, and aten time against wall time."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    for i in range(10):
+        steps[variant](batches[i % len(batches)])
+    start = time.perf_counter()
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        for i in range(updates):
+            steps[variant](batches[i % len(batches)])
+    wall = (time.perf_counter() - start) / updates * 1e3
+    events = prof.key_averages()
+    aten = sum(e.self_cpu_time_total for e in events if e.key.startswith("aten::")) / updates / 1e3
+    print(f"{algorithm} {variant}: {wall:.2f} ms per update under the profiler; time inside aten ops "
+          f"{aten:.2f} ms ({aten / wall:.0%}); the rest is Python and dispatch\n")
+    print(events.table(sort_by="self_cpu_time_total", row_limit=25))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--updates", type=int, default=20, help="consecutive updates timed per round")
     parser.add_argument("--algorithms", nargs="+", default=["ddpg", "td3", "sac"])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--profile", metavar="VARIANT", choices=VARIANTS, help="profile one variant instead of timing")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     warnings.filterwarnings("ignore")
+    gild_utils = recipe_update()
     generator = torch.Generator().manual_seed(0)
     batches = [make_input(generator) for _ in range(8)]
+    variants = [args.profile] if args.profile else args.variants
 
-    print(f"torch {torch.__version__}, {args.threads} threads, batch {BATCH}, obs {OBSERVATION_DIM}, act {ACTION_DIM}")
-    print(f"median ms per update over {args.rounds} rounds of {args.updates} updates (ratio to base)\n")
-    print(f"| algorithm | {' | '.join(VARIANTS)} |")
-    print("|---|" + "---|" * len(VARIANTS))
+    if not args.profile:
+        print(f"torch {torch.__version__}, {args.threads} threads, batch {BATCH}, obs {OBSERVATION_DIM}, act {ACTION_DIM}")
+        print(f"median ms per update over {args.rounds} rounds of {args.updates} updates "
+              f"(ratio to the project's base update; to plain PyTorch)\n")
+        print(f"| algorithm | {' | '.join(variants)} |")
+        print("|---|" + "---|" * len(variants))
     for algorithm in args.algorithms:
-        setups = {variant: make_variant(algorithm, variant) for variant in VARIANTS}
-        times = {variant: [] for variant in VARIANTS}
-        for setup in setups.values():  # warm-up
+        steps = {variant: make_variant(algorithm, variant, gild_utils) for variant in variants}
+        if args.profile:
+            profile(algorithm, args.profile, steps, batches, args.updates)
+            continue
+        times = {variant: [] for variant in variants}
+        for step in steps.values():  # warm-up
             for i in range(10):
-                update(*setup, batches[i % len(batches)])
+                step(batches[i % len(batches)])
         for _ in range(args.rounds):
-            for variant, setup in setups.items():
+            for variant, step in steps.items():
                 start = time.perf_counter()
                 for i in range(args.updates):
-                    update(*setup, batches[i % len(batches)])
+                    step(batches[i % len(batches)])
                 times[variant].append((time.perf_counter() - start) / args.updates * 1e3)
         medians = {variant: statistics.median(values) for variant, values in times.items()}
-        cells = [f"{medians[v]:.2f} ms ({medians[v] / medians['base']:.2f}x)" for v in VARIANTS]
+        cells = []
+        for v in variants:
+            ratios = [f"{medians[v] / medians[r]:.2f}x {name}" for r, name in (("base", "base"), ("plain", "plain"))
+                      if r in medians and r != v]
+            cells.append(f"{medians[v]:.2f} ms" + (f" ({', '.join(ratios)})" if ratios else ""))
         print(f"| {algorithm.upper()} | {' | '.join(cells)} |", flush=True)
 
 

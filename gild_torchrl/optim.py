@@ -17,6 +17,13 @@ import torch
 WEIGHT_DECAY_KINDS = ("coupled", "decoupled", "none")
 
 
+def make_adam(params: Iterable[torch.Tensor], lr: float, weight_decay: float = 0.0, decoupled: bool = False) -> torch.optim.Optimizer:
+    """Adam (or AdamW) with the fused implementation: one kernel for the whole group, the same update
+    rule, about a third of the default loop's time on a CPU (``python -m benchmarks.update_step``)."""
+    kind = torch.optim.AdamW if decoupled else torch.optim.Adam
+    return kind(params, lr=lr, weight_decay=weight_decay, fused=True)
+
+
 def make_meta_optimizer(
     params: Iterable[torch.Tensor],
     lr: float = 1e-4,
@@ -25,9 +32,9 @@ def make_meta_optimizer(
 ) -> torch.optim.Optimizer:
     """Adam with coupled L2 (the paper), AdamW (decoupled), or Adam without weight decay."""
     if decay == "coupled":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        return make_adam(params, lr=lr, weight_decay=weight_decay)
     if decay == "decoupled":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        return make_adam(params, lr=lr, weight_decay=weight_decay, decoupled=True)
     if decay == "none":
-        return torch.optim.Adam(params, lr=lr, weight_decay=0.0)
+        return make_adam(params, lr=lr)
     raise ValueError(f"decay={decay!r}; expected one of {WEIGHT_DECAY_KINDS}.")

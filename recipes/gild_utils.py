@@ -39,9 +39,9 @@ from gild_torchrl.data import DemonstrationError, Demonstrations, MissingDemonst
 from gild_torchrl.envs import POINTNAV_NAMES, pointnav_demonstrations
 from gild_torchrl.envs.sparse import base_task_id
 from gild_torchrl.modules import ALGORITHMS, make_base_loss
-from gild_torchrl.objectives import BaseLossWrapper, GILDLoss, ILLoss, MetaCriticLoss, make_batch
+from gild_torchrl.objectives import BaseLossWrapper, ForeachSoftUpdate, GILDLoss, ILLoss, MetaCriticLoss, make_batch
 from gild_torchrl.objectives.lookahead import META_STARTS, MetaLookaheadLoss
-from gild_torchrl.optim import WEIGHT_DECAY_KINDS, make_meta_optimizer
+from gild_torchrl.optim import WEIGHT_DECAY_KINDS, make_adam, make_meta_optimizer
 
 import run_checkpoint
 from utils import evaluate, make_collector, make_environment, make_replay_buffer
@@ -50,6 +50,8 @@ OBJECTIVES = ("gild", "il", "meta_critic", "rl")
 DEMO_FORMATS = ("auto", "directory", "numpy", "pickle", "minari", "replay_buffer")
 #: The paper's default warm start per objective: 1% for GILD; RL+IL and Meta-Critic run the whole way.
 DEFAULT_WARM_START = {"gild": 0.01, "il": None, "meta_critic": None, "rl": None}
+#: The paper's warm start: 1% of its 1e6 gradient updates (``loss.warm_start=paper``).
+PAPER_WARM_START_UPDATES = 10_000
 #: The meta-objective's states: a second replay batch (the spec), the replay batch's own, the demo batch's.
 VALIDATION_BATCHES = (True, False, "demo")
 #: SAC's temperature is fixed at 0.2 on Hopper and HalfCheetah, tuned on Walker2d and Ant (spec).
@@ -98,8 +100,8 @@ def check_config(cfg: DictConfig) -> None:
     if cfg.loss.validation_batch == "demo" and cfg.loss.objective != "gild":
         raise ConfigError(f"loss.validation_batch='demo' needs demonstrations in the meta-objective; expected loss.objective=gild, got {cfg.loss.objective!r}.")
     warm_start = cfg.loss.warm_start
-    if warm_start not in (None, "auto") and (isinstance(warm_start, bool) or not isinstance(warm_start, (int, float))):
-        raise ConfigError(f"loss.warm_start={warm_start!r}; expected 'auto', null, an int (actor updates) or a fraction.")
+    if warm_start not in (None, "auto", "paper") and (isinstance(warm_start, bool) or not isinstance(warm_start, (int, float))):
+        raise ConfigError(f"loss.warm_start={warm_start!r}; expected 'auto', 'paper', null, an int (actor updates) or a fraction.")
 
 
 def seed_everything(seed: int) -> None:
@@ -195,9 +197,17 @@ def _guess_format(path: Path) -> str:
 
 
 def warm_start_setting(cfg: DictConfig) -> int | float | None:
-    """``loss.warm_start`` with ``auto`` replaced by the objective's default."""
+    """``loss.warm_start`` with ``auto`` replaced by the objective's default and ``paper`` by the
+    paper's length: 1e4 gradient updates whatever the run's budget, in actor updates (TD3: 5,000)."""
     warm_start = cfg.loss.warm_start
+    if warm_start == "paper":
+        return PAPER_WARM_START_UPDATES // policy_delay(cfg)
     return DEFAULT_WARM_START[cfg.loss.objective] if warm_start == "auto" else warm_start
+
+
+def policy_delay(cfg: DictConfig) -> int:
+    """Critic updates per actor update: ``td3.policy_delay`` for TD3, 1 for DDPG and SAC."""
+    return cfg.td3.policy_delay if cfg.algorithm == "td3" else 1
 
 
 def total_updates(cfg: DictConfig) -> int:
@@ -227,7 +237,7 @@ def make_loss_module(cfg: DictConfig, env, demos: Demonstrations | None) -> Base
     schedule = {
         "warm_start": warm_start_setting(cfg),
         "total_updates": total_updates(cfg),
-        "policy_delay": cfg.td3.policy_delay if cfg.algorithm == "td3" else 1,
+        "policy_delay": policy_delay(cfg),
     }
     objective = cfg.loss.objective
     if objective == "rl":
@@ -248,6 +258,11 @@ def make_loss_module(cfg: DictConfig, env, demos: Demonstrations | None) -> Base
     if cfg.loss.gild_init == "bc":
         loss.fit_to_behaviour_cloning(demos.data, steps=cfg.loss.bc_fit_steps)
     return loss
+
+
+def make_target_updater(cfg: DictConfig, loss_module: BaseLossWrapper) -> ForeachSoftUpdate:
+    """TorchRL's soft target update (tau = ``optim.tau``) of the base loss's target networks, as one fused lerp."""
+    return ForeachSoftUpdate(loss_module, tau=cfg.optim.tau)
 
 
 def make_exploration_policy(cfg: DictConfig, loss_module: BaseLossWrapper, env):
@@ -271,13 +286,10 @@ def make_optimizers(cfg: DictConfig, loss_module: BaseLossWrapper) -> dict[str, 
     actor = [p for p in base.actor_network_params.values(True, True) if p.requires_grad]
     actor_ids = {id(p) for p in actor}
     critic = [p for n, p in base.named_parameters() if id(p) not in actor_ids and n != "log_alpha"]
-    optimizers = {
-        "actor": torch.optim.Adam(actor, lr=cfg.optim.lr),
-        "critic": torch.optim.Adam(critic, lr=cfg.optim.lr),
-    }
+    optimizers = {"actor": make_adam(actor, lr=cfg.optim.lr), "critic": make_adam(critic, lr=cfg.optim.lr)}
     log_alpha = getattr(base, "log_alpha", None)
     if isinstance(log_alpha, torch.nn.Parameter):
-        optimizers["alpha"] = torch.optim.Adam([log_alpha], lr=cfg.optim.lr)
+        optimizers["alpha"] = make_adam([log_alpha], lr=cfg.optim.lr)
     network = getattr(loss_module, "network_params", None)
     if network is not None:
         optimizers["meta"] = make_meta_optimizer(
@@ -400,14 +412,18 @@ def update(
     for optimizer in optimizers.values():
         optimizer.zero_grad(set_to_none=True)
     total.backward()
-    for name, optimizer in optimizers.items():
-        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        if grads and not torch.stack([torch.isfinite(g).all() for g in grads]).all():
-            optimizer.zero_grad(set_to_none=True)
+    grads = {name: [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+             for name, optimizer in optimizers.items()}
+    stepped = [name for name, group in grads.items() if group]  # TD3's delayed actor has none on critic updates
+    norms = torch._foreach_norm([g for name in stepped for g in grads[name]])  # inf or nan iff a gradient is
+    finite = torch.isfinite(torch.stack(norms)).split([len(grads[name]) for name in stepped]) if norms else []
+    for name, group_finite in zip(stepped, finite):
+        if not bool(group_finite.all()):
+            optimizers[name].zero_grad(set_to_none=True)
             if skipped is not None:
                 skipped[name] += 1
             continue
-        optimizer.step()  # parameters without a gradient this update (TD3's delayed actor) are skipped
+        optimizers[name].step()
     if "loss_actor" in out.keys():
         target_updater.step()
     return out
@@ -441,7 +457,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     divergence_batch = make_divergence_batch(cfg, reference)
     write_run_info(run_dir, cfg, reference)
     loss_module = make_loss_module(cfg, train_env, demos)
-    target_updater = SoftUpdate(loss_module.base_loss, tau=cfg.optim.tau)
+    target_updater = make_target_updater(cfg, loss_module)
     optimizers = make_optimizers(cfg, loss_module)
     policy = make_exploration_policy(cfg, loss_module, train_env)
     replay_buffer = make_replay_buffer(cfg.replay_buffer.batch_size, min(cfg.replay_buffer.size, cfg.collector.total_frames))
@@ -454,8 +470,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
             raise ConfigError(f"resume={cfg.resume!r}: {err}") from None
     frames = progress["frames"]
     if frames >= cfg.collector.total_frames:
-        print(f"{run_dir} already finished at {frames} frames; nothing to resume.")
+        print(f"{run_dir} already finished at {frames} frames; nothing to resume "
+              f"(give a larger collector.total_frames to continue it).")
         return {"frames": frames, "updates": progress["updates"], "wall_time": 0.0}
+    if checkpoint is not None:
+        (run_dir / RESULT_FILE).unlink(missing_ok=True)  # a finished run continued to a larger budget is unfinished again
     skipped = Counter(progress["skipped"])  # updates not applied to a group because its gradient was not finite
     collector = make_collector(cfg, train_env, policy, collected_frames=frames)
     logger = make_logger(cfg, run_dir, resume_frames=frames if checkpoint is not None else None)
@@ -464,6 +483,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         log_scalars(logger, {f"gild/{k}": v for k, v in loss_module.bc_fit_metrics.items()}, step=0)
 
     start = time.perf_counter()
+    earlier_wall_time = float(progress.get("wall_time", 0.0))  # of the launches before a resume
     updates_per_batch = int(cfg.collector.frames_per_batch * cfg.optim.utd_ratio)
     last_eval = {}
     timers = dict.fromkeys(("collect", "sample", "update", "eval", "log", "checkpoint"), 0.0)
@@ -522,7 +542,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if cfg.checkpoint.interval and (frames >= progress["next_checkpoint"] or done):
             while progress["next_checkpoint"] <= frames:
                 progress["next_checkpoint"] += cfg.checkpoint.interval
-            progress.update(frames=frames, skipped=dict(skipped))
+            progress.update(frames=frames, skipped=dict(skipped), wall_time=earlier_wall_time + time.perf_counter() - start)
             if logger is not None:
                 logger.experiment.flush()
             timers["checkpoint"] += run_checkpoint.save(run_dir, cfg, loss_module, optimizers, replay_buffer, progress)
@@ -534,7 +554,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     eval_env.close()
     if logger is not None:
         logger.experiment.flush()
-    result = {**last_eval, "frames": frames, "updates": progress["updates"], "wall_time": time.perf_counter() - start,
+    wall_time = time.perf_counter() - start
+    result = {**last_eval, "frames": frames, "updates": progress["updates"], "wall_time": wall_time,
+              "total_wall_time": earlier_wall_time + wall_time,
               "first_reward_frame": progress["first_reward_frame"], **timers}
     write_result(run_dir, result)
     if not cfg.checkpoint.get("keep_final", True):
@@ -624,10 +646,22 @@ def log_training(logger, data, out, loss_module, frames: int, progress: Mapping[
     log_scalars(logger, values, frames)
 
 
-def run(cfg: DictConfig) -> None:
+def command_line_keys() -> set[str]:
+    """The config keys this Hydra job was given explicitly (empty outside a Hydra job)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return set()
+    return {override.split("=", 1)[0].lstrip("+~") for override in HydraConfig.get().overrides.task}
+
+
+def run(cfg: DictConfig, extend_to: int | None = None) -> None:
     """A recipe's body: train, and turn the errors a user can fix into one sentence and exit code 2.
 
     With ``resume=<run dir>`` the run continues with the configuration stored in its checkpoint.
+    ``collector.total_frames`` given on the command line with ``resume`` (or ``extend_to``, as the
+    studies pass it) sets a new budget: a finished run whose final checkpoint was kept continues
+    to it, its curves, counters and warm start carrying on.
     """
     try:
         if cfg.resume:
@@ -639,6 +673,10 @@ def run(cfg: DictConfig) -> None:
                 raise ConfigError(
                     f"resume={cfg.resume!r} holds a {stored.algorithm} run; this recipe runs {cfg.algorithm}."
                 )
+            if extend_to is None and "collector.total_frames" in command_line_keys():
+                extend_to = cfg.collector.total_frames
+            if extend_to is not None:
+                stored.collector.total_frames = int(extend_to)
             stored.resume, cfg = cfg.resume, stored
         result = train(cfg)
     except (ConfigError, DemonstrationError) as err:

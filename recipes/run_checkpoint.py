@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torchrl.data import LazyTensorStorage, TensorDictReplayBuffer
 
 NAMES = ("checkpoint", "checkpoint.old")
 COMPLETE = "COMPLETE"
@@ -40,6 +41,7 @@ def save(run_dir: Path, cfg: DictConfig, loss_module, optimizers, replay_buffer,
         "optimizers": {name: optimizer.state_dict() for name, optimizer in optimizers.items()},
         "progress": progress,
         "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+        "replay_capacity": int(replay_buffer.storage.max_size),
     }
     torch.save(state, tmp / "state.pt")
     (tmp / COMPLETE).touch()
@@ -65,7 +67,11 @@ def read_config(path: Path) -> DictConfig:
 
 
 def load(path: Path, cfg: DictConfig, loss_module, optimizers, replay_buffer) -> dict[str, Any]:
-    """Restore a run in place; returns its progress counters. Raises ValueError for another run's checkpoint."""
+    """Restore a run in place; returns its progress counters. Raises ValueError for another run's checkpoint.
+
+    A run extended to a larger budget may have a larger replay buffer than the checkpoint's: its
+    rows are then moved over oldest first, so sampling and later writes see the same buffer.
+    """
     state = torch.load(path / "state.pt", map_location="cpu", weights_only=False)
     for key, expected in (("algorithm", cfg.algorithm), ("objective", cfg.loss.objective)):
         if state[key] != expected:
@@ -73,7 +79,15 @@ def load(path: Path, cfg: DictConfig, loss_module, optimizers, replay_buffer) ->
     loss_module.load_state_dict(state["loss"])
     for name, optimizer in optimizers.items():
         optimizer.load_state_dict(state["optimizers"][name])
-    replay_buffer.loads(path / "replay_buffer")
+    capacity = state.get("replay_capacity", min(state["config"]["replay_buffer"]["size"], state["config"]["collector"]["total_frames"]))
+    if capacity == replay_buffer.storage.max_size:
+        replay_buffer.loads(path / "replay_buffer")
+    else:  # a run extended to a larger budget has a larger buffer: refill it in insertion order
+        stored = TensorDictReplayBuffer(storage=LazyTensorStorage(capacity))
+        stored.loads(path / "replay_buffer")
+        rows = stored.storage[: len(stored)]
+        cursor = stored.writer._cursor % capacity if len(stored) == capacity else 0
+        replay_buffer.extend(torch.cat([rows[cursor:], rows[:cursor]]) if cursor else rows)
     torch.set_rng_state(state["rng"]["torch"])
     np.random.set_state(state["rng"]["numpy"])
     random.setstate(state["rng"]["python"])

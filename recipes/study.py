@@ -51,15 +51,19 @@ def main(cfg: DictConfig) -> None:
         for key, value in (cell.get("set") or {}).items():
             if key not in given:
                 OmegaConf.update(cfg, key, value, merge=False)
+    checkpoint = run_checkpoint.find(run_dir)
     if (run_dir / RESULT_FILE).is_file():
-        print(f"[study] {name}: finished earlier, skipped", flush=True)
-        warn_if_budget_changed(run_dir, cfg, name)
-        return
-    if run_checkpoint.find(run_dir) is not None:
+        if not extends_finished_run(run_dir, cfg, checkpoint is not None, name):
+            return
+        print(f"[study] {name}: extending to {cfg.collector.total_frames} frames", flush=True)
+    elif checkpoint is not None:
+        print(f"[study] {name}: resuming ({cfg.collector.total_frames} frames)", flush=True)
+    else:
+        print(f"[study] {name}: starting ({cfg.collector.total_frames} frames)", flush=True)
+    if checkpoint is not None:
         with open_dict(cfg):
             cfg.resume = str(run_dir)
-    print(f"[study] {name}: {'resuming' if cfg.resume else 'starting'} ({cfg.collector.total_frames} frames)", flush=True)
-    run(cfg)
+    run(cfg, extend_to=cfg.collector.total_frames)
 
 
 def leave_no_trace(run_dir: Path, name: str) -> None:
@@ -73,16 +77,26 @@ def leave_no_trace(run_dir: Path, name: str) -> None:
     shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def warn_if_budget_changed(run_dir: Path, cfg: DictConfig, name: str) -> None:
-    """A finished run is not redone; say so when the study now asks for another budget."""
+def extends_finished_run(run_dir: Path, cfg: DictConfig, has_checkpoint: bool, name: str) -> bool:
+    """A finished run is skipped, unless the study now asks for more frames and its final checkpoint
+    was kept (``checkpoint.keep_final=true``): then it continues to the new budget."""
     try:
         info = json.loads((run_dir / RUN_FILE).read_text())
     except (OSError, ValueError):
-        return
-    if info.get("total_frames") != cfg.collector.total_frames or info.get("eval_interval") != cfg.eval.interval:
+        info = {}
+    ran = info.get("total_frames")
+    if ran is not None and cfg.collector.total_frames > ran and has_checkpoint:
+        return True
+    print(f"[study] {name}: finished earlier, skipped", flush=True)
+    if ran is not None and cfg.collector.total_frames > ran:
+        print(f"[study] {name}: warning: it ran {ran} frames and the study now asks for {cfg.collector.total_frames}, "
+              f"but its final checkpoint was not kept (checkpoint.keep_final=true keeps it); delete its directory "
+              f"to redo it", flush=True)
+    elif info.get("total_frames") != cfg.collector.total_frames or info.get("eval_interval") != cfg.eval.interval:
         print(f"[study] {name}: warning: it ran {info.get('total_frames')} frames (evaluated every "
               f"{info.get('eval_interval')}), the study now asks for {cfg.collector.total_frames} (every "
               f"{cfg.eval.interval}); delete its directory to redo it", flush=True)
+    return False
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ def analyse(study_dir: str | Path, out_dir: str | Path | None = None, reps: int 
     rows = results_rows(study.runs, reps=reps, seed=seed, at_frames=at_frames)
     write_csv(rows, out_dir / "results.csv", at_frames=at_frames)
     table = markdown(rows, at_frames=at_frames)
+    cpu_hours = sum(row["cpu_hours"] for row in rows)
+    table += f"\nTotal CPU time of the finished runs: {cpu_hours:,.1f} hours (sum of their training wall times).\n"
     if notes:
         table += "\n" + "\n".join(f"Note: {note}." for note in notes) + "\n"
     (out_dir / "results.md").write_text(table)

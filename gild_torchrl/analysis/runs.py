@@ -42,6 +42,11 @@ class Run:
     _result: dict = field(default_factory=dict, repr=False)
 
     @property
+    def wall_time(self) -> float:
+        """Seconds the finished run trained, over all its launches (resumes and extensions); nan if unfinished."""
+        return float(self._result.get("total_wall_time", self._result.get("wall_time", float("nan"))))
+
+    @property
     def id(self) -> str:
         return run_id({"env.name": self.task, "algorithm": self.algorithm, "setting": self.setting, "seed": self.seed})
 

@@ -29,6 +29,7 @@ COLUMNS = (
     "first_sparse_frames_median", "runs_with_sparse_reward",
     "first_training_reward_frames_median", "runs_with_training_reward",
     "demonstrator_dense_return", "frames_to_demonstrator_median", "runs_reaching_demonstrator",
+    "runs_final_above_demonstrator", "cpu_hours",
 )
 
 
@@ -99,6 +100,8 @@ def results_rows(runs: list[Run], reps: int = 2000, seed: int = 0, at_frames: li
             "demonstrator_dense_return": demonstrator if demonstrator is not None else float("nan"),
             "frames_to_demonstrator_median": _median_reached(to_demo),
             "runs_reaching_demonstrator": sum(not math.isnan(v) for v in to_demo),
+            "runs_final_above_demonstrator": int((final_dense > demonstrator).sum()) if demonstrator is not None else 0,
+            "cpu_hours": float(np.nansum([r.wall_time for r in runs_of_group])) / 3600,
         })
         for frames in at_frames or []:
             for kind in ("dense", "sparse"):
@@ -131,8 +134,8 @@ def markdown(rows: list[dict], at_frames: list[int] | None = None) -> str:
     lines = [
         "| task | algorithm | setting | runs | final dense: mean, IQM [95% CI] | final sparse: mean, IQM [95% CI] "
         "| AUC dense / sparse | first reward in training (median; runs) | first sparse evaluation return (median; runs) "
-        "| frames to demonstrator (median; runs) |" + at_header,
-        "|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(at_frames),
+        "| frames to demonstrator (median; runs) | final dense above the demonstrator (runs) | CPU hours |" + at_header,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(at_frames),
     ]
     for r in rows:
         scale = max(abs(r["final_dense_mean"]), abs(np.nan_to_num(r["demonstrator_dense_return"])))
@@ -142,11 +145,13 @@ def markdown(rows: list[dict], at_frames: list[int] | None = None) -> str:
         runs = f"{r['runs']}" + ("" if r["finished"] == r["runs"] else f" ({r['finished']} finished, scored)" if r["finished"] else " (none finished)")
         scored = r["finished"] or r["runs"]  # the counts below are out of the scored runs
         demo = "-" if math.isnan(r["demonstrator_dense_return"]) else f"{_frames(r['frames_to_demonstrator_median'])}; {r['runs_reaching_demonstrator']}/{scored}"
+        above = "-" if math.isnan(r["demonstrator_dense_return"]) else f"{r['runs_final_above_demonstrator']}/{scored}"
         lines.append(
             f"| {r['task']} | {r['algorithm']} | {r['setting']} | {runs} | {dense} | {sparse} "
             f"| {_num(r['auc_dense'], digits)} / {_num(r['auc_sparse'], digits)} "
             f"| {_frames(r['first_training_reward_frames_median'])}; {r['runs_with_training_reward']}/{scored} "
-            f"| {_frames(r['first_sparse_frames_median'])}; {r['runs_with_sparse_reward']}/{scored} | {demo} |"
+            f"| {_frames(r['first_sparse_frames_median'])}; {r['runs_with_sparse_reward']}/{scored} | {demo} "
+            f"| {above} | {_num(r['cpu_hours'], 1)} |"
             + "".join(f" {_num(r[f'dense_at_{f}'], digits)} / {_num(r[f'sparse_at_{f}'], digits)} |" for f in at_frames)
         )
     return "\n".join(lines) + "\n"

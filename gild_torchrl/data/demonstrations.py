@@ -629,7 +629,7 @@ def _arrays_to_td(arrays: dict[str, Any], source, obs_dim: int | None, act_dim: 
     width = flat.shape[1]
     if obs_dim is None and act_dim is None:
         raise _fail(source, field, "is one [s | a] array: pass obs_dim or act_dim to split its columns")
-    for name, dim in (("obs_dim", obs_dim), ("act_dim", act_dim)):
+    for name, dim in (("obs_dim", obs_dim), ("act_dim", act_dim)) if obs_dim is None or act_dim is None else ():
         if dim is not None and not 1 <= dim < width:
             raise _fail(source, field, f"has {width} columns [s | a], so {name} must lie in 1..{width - 1} "
                         f"(leaving at least one column for the other part), got {name}={dim}")
@@ -637,7 +637,7 @@ def _arrays_to_td(arrays: dict[str, Any], source, obs_dim: int | None, act_dim: 
         obs_dim = width - act_dim
     if act_dim is None:
         act_dim = width - obs_dim
-    if obs_dim + act_dim != width:
+    if obs_dim < 1 or act_dim < 1 or obs_dim + act_dim != width:
         raise _fail(source, field, f"has {width} columns, expected obs_dim + act_dim = {obs_dim} + {act_dim} = {obs_dim + act_dim}")
     td = TensorDict({"observation": flat[:, :obs_dim].clone(), "action": flat[:, obs_dim:].clone()}, batch_size=[flat.shape[0]])
     td.set("episode", torch.zeros(flat.shape[0], dtype=torch.int64))

@@ -53,17 +53,10 @@ def make_stochastic_actor(
     )
 
 
-class _QNetwork(nn.Module):
-    def __init__(self, observation_dim: int, action_dim: int, num_cells: Sequence[int]) -> None:
-        super().__init__()
-        self.mlp = MLP(observation_dim + action_dim, 1, num_cells=list(num_cells), activation_class=nn.ReLU)
-
-    def forward(self, observation: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        return self.mlp(torch.cat([observation, action], dim=-1))
-
-
 def make_qvalue(observation_dim: int, action_dim: int, num_cells: Sequence[int] = (256, 256)) -> ValueOperator:
-    return ValueOperator(_QNetwork(observation_dim, action_dim, num_cells), in_keys=["observation", "action"])
+    """Q(s, a): an MLP on the concatenated state and action (TorchRL's MLP concatenates its inputs)."""
+    mlp = MLP(observation_dim + action_dim, 1, num_cells=list(num_cells), activation_class=nn.ReLU)
+    return ValueOperator(mlp, in_keys=["observation", "action"])
 
 
 def make_base_loss(

@@ -6,10 +6,12 @@ from gild_torchrl.objectives.gild import GILDLoss
 from gild_torchrl.objectives.il import ILLoss
 from gild_torchrl.objectives.lookahead import MetaLookaheadLoss
 from gild_torchrl.objectives.meta_critic import MetaCriticLoss
+from gild_torchrl.objectives.target_updates import ForeachSoftUpdate
 
 __all__ = [
     "BatchError",
     "BaseLossWrapper",
+    "ForeachSoftUpdate",
     "GILDLoss",
     "ILLoss",
     "MetaCriticLoss",

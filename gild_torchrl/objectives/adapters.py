@@ -18,6 +18,8 @@ from torchrl.envs.utils import ExplorationType, set_exploration_type
 from torchrl.modules.distributions.utils import rsample_and_log_prob
 from torchrl.objectives import DDPGLoss, LossModule, SACLoss, TD3Loss
 
+from gild_torchrl.objectives.functional import make_fast_path
+
 
 def _as_tuple(key) -> tuple:
     return tuple(key) if isinstance(key, tuple) else (key,)
@@ -31,8 +33,18 @@ class BaseLossAdapter:
     #: Stochastic actors are cloned with a log-likelihood, deterministic ones with an MSE.
     stochastic: bool = False
 
-    def __init__(self, loss: LossModule) -> None:
+    def __init__(self, loss: LossModule, fast_path: bool = True) -> None:
         self.loss = loss
+        # The same losses on plain tensors (gild_torchrl.objectives.functional), None: TorchRL's own code.
+        self.fast = make_fast_path(loss) if fast_path else None
+
+    def _fast_for(self, tensordict: TensorDictBase):
+        return self.fast if self.fast is not None and self.fast.covers(tensordict) else None
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        """The base loss's full output (critic, actor, SAC's temperature) on a replay batch."""
+        fast = self._fast_for(tensordict)
+        return self.loss(tensordict) if fast is None else fast.forward(tensordict)
 
     # -- actor -----------------------------------------------------------------------
     @property
@@ -70,6 +82,9 @@ class BaseLossAdapter:
 
     def actor_loss(self, tensordict: TensorDictBase, params: TensorDictBase | None = None) -> torch.Tensor:
         """L_RL: the base algorithm's own actor loss, optionally at other actor parameters."""
+        fast = self._fast_for(tensordict)
+        if fast is not None:
+            return fast.actor_loss(tensordict, params, metadata=False)[0]
         tensordict = tensordict.copy()  # SACLoss writes the policy's loc and scale into its input
         if params is None:
             return self._actor_loss(tensordict)[0]
@@ -82,6 +97,8 @@ class BaseLossAdapter:
 
     def policy(self, tensordict: TensorDictBase, params: TensorDictBase) -> tuple[torch.Tensor, D.Distribution | None]:
         """The actor's (differentiable) action on ``tensordict``'s states, and its distribution if stochastic."""
+        if self.fast is not None:  # a deterministic actor's plain-tensor program
+            return self.fast.actor(params, {k: tensordict.get(k) for k in self.actor_in_keys})[self.action_key], None
         td = tensordict.select(*self.actor_in_keys, strict=True)
         with params.to_module(self.loss.actor_network):
             td = self.loss.actor_network(td)
@@ -106,6 +123,9 @@ class TD3Adapter(BaseLossAdapter):
         return self.loss.actor_loss(tensordict)
 
     def critic_loss(self, tensordict):
+        fast = self._fast_for(tensordict)
+        if fast is not None:
+            return fast.critic_losses(tensordict)
         loss_qvalue, metadata = self.loss.value_loss(tensordict)
         tensordict.set(self.loss.tensor_keys.priority, metadata.pop("td_error").detach().max(0)[0])
         return TensorDict(loss_qvalue=loss_qvalue, **metadata)
@@ -116,6 +136,9 @@ class DDPGAdapter(BaseLossAdapter):
         return self.loss.loss_actor(tensordict)
 
     def critic_loss(self, tensordict):
+        fast = self._fast_for(tensordict)
+        if fast is not None:
+            return fast.critic_losses(tensordict)
         loss_value, metadata = self.loss.loss_value(tensordict)
         return TensorDict(loss_value=loss_value, **metadata)
 
@@ -140,6 +163,9 @@ class SACAdapter(BaseLossAdapter):
         return torch.as_tensor(low), torch.as_tensor(high)
 
     def critic_loss(self, tensordict):
+        fast = self._fast_for(tensordict)
+        if fast is not None:
+            return fast.critic_losses(tensordict)
         out = {}
         if self.loss._version == 1:
             out["loss_qvalue"], metadata = self.loss.qvalue_v1_loss(tensordict)
@@ -157,10 +183,10 @@ _ADAPTERS: dict[type, type[BaseLossAdapter]] = {
 }
 
 
-def make_adapter(loss: LossModule) -> BaseLossAdapter:
+def make_adapter(loss: LossModule, fast_path: bool = True) -> BaseLossAdapter:
     """Pick the adapter for ``loss``; subclasses of the three TorchRL losses are accepted."""
     for loss_type, adapter in _ADAPTERS.items():
         if isinstance(loss, loss_type):
-            return adapter(loss)
+            return adapter(loss, fast_path)
     supported = ", ".join(t.__name__ for t in _ADAPTERS)
     raise TypeError(f"base_loss is a {type(loss).__name__}; expected one of TorchRL's {supported} (or a subclass).")

@@ -91,9 +91,10 @@ class BaseLossWrapper(LossModule):
         policy_delay: int | None = None,
         warm_start: int | float | None = None,
         total_updates: int | None = None,
+        fast_path: bool = True,
     ) -> None:
         super().__init__()
-        self.adapter = make_adapter(base_loss)  # refuses anything but TorchRL's DDPG, TD3 and SAC losses
+        self.adapter = make_adapter(base_loss, fast_path)  # refuses anything but TorchRL's DDPG, TD3 and SAC losses
         self.base_loss = base_loss
         # One registry of "has a target updater": SoftUpdate(wrapper) then marks the base loss's.
         self._has_update_associated = base_loss._has_update_associated
@@ -128,11 +129,16 @@ class BaseLossWrapper(LossModule):
         return self.num_updates % self.policy_delay == 0
 
     def get_extra_state(self) -> dict[str, Any]:
-        return {"num_updates": self.num_updates, "num_guided_updates": self.num_guided_updates}
+        return {"num_updates": self.num_updates, "num_guided_updates": self.num_guided_updates,
+                "warm_start_updates": self.warm_start_updates}
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
+        """The counters, and the warm start's resolved length: a run continued to a larger budget
+        keeps the warm start it had (a fraction is not re-resolved against the new budget)."""
         self.num_updates = int(state["num_updates"])
         self.num_guided_updates = int(state["num_guided_updates"])
+        if "warm_start_updates" in state:
+            self.warm_start_updates = state["warm_start_updates"]
 
     # -- batches -------------------------------------------------------------------------
     def _replay_batch(self, tensordict: TensorDictBase) -> TensorDictBase:
@@ -214,7 +220,7 @@ class BaseLossWrapper(LossModule):
         if not trains_actor:
             out = self._base_forward(inputs, self.adapter.critic_loss)
         elif not guided:
-            out = self._base_forward(inputs, self.base_loss)
+            out = self._base_forward(inputs, self.adapter.forward)
         else:
             out = self._guided_update(inputs)
         if inputs is not tensordict:  # what the base loss writes (the priority) reaches the caller's input

@@ -30,13 +30,15 @@ class ILLoss(BaseLossWrapper):
         warm_start: int | float | None = None,
         total_updates: int | None = None,
         policy_delay: int | None = None,
+        fast_path: bool = True,
     ) -> None:
-        super().__init__(base_loss, policy_delay=policy_delay, warm_start=warm_start, total_updates=total_updates)
+        super().__init__(base_loss, policy_delay=policy_delay, warm_start=warm_start, total_updates=total_updates,
+                         fast_path=fast_path)
         self.bc_coeff = float(bc_coeff)
         self.bc_action_margin = bc_action_margin
 
     def _guided_update(self, tensordict: TensorDictBase) -> TensorDictBase:
-        out = self._base_forward(tensordict, self.base_loss)
+        out = self._base_forward(tensordict, self.adapter.forward)
         demo = self._demo_batch(tensordict)
         demo_action = demo.get(self.adapter.action_key)
         policy_action, distribution = self.adapter.policy(demo, self.adapter.actor_params)

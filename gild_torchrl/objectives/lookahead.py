@@ -101,8 +101,10 @@ class MetaLookaheadLoss(BaseLossWrapper):
         warm_start: int | float | None = None,
         total_updates: int | None = None,
         policy_delay: int | None = None,
+        fast_path: bool = True,
     ) -> None:
-        super().__init__(base_loss, policy_delay=policy_delay, warm_start=warm_start, total_updates=total_updates)
+        super().__init__(base_loss, policy_delay=policy_delay, warm_start=warm_start, total_updates=total_updates,
+                         fast_path=fast_path)
         if meta_objective not in META_OBJECTIVES:
             raise ValueError(f"meta_objective={meta_objective!r}; expected one of {META_OBJECTIVES}.")
         if meta_start not in META_STARTS:
@@ -165,7 +167,7 @@ class MetaLookaheadLoss(BaseLossWrapper):
         if not torch.is_grad_enabled():  # the meta-loss's value itself needs the inner gradients
             with torch.enable_grad():
                 return self._guided_update(tensordict).detach()
-        out = self._base_forward(tensordict, self.base_loss)  # critic, L_RL(phi), SAC temperature: the base's own
+        out = self._base_forward(tensordict, self.adapter.forward)  # critic, L_RL(phi), SAC temperature: the base's own
         phi = self.adapter.actor_params
         keys = _trainable_keys(phi)
         phi_leaves = [phi.get(key) for key in keys]

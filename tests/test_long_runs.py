@@ -1,0 +1,124 @@
+"""The paper's warm-start length whatever the budget, and finished runs extended to a larger budget."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from test_study import run_study
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "recipes" / "config"
+
+
+@pytest.fixture(scope="module")
+def gild_utils():
+    sys.path.insert(0, str(ROOT / "recipes"))
+    import gild_utils
+
+    yield gild_utils
+    sys.path.remove(str(ROOT / "recipes"))
+
+
+@pytest.mark.parametrize("frames", [60_000, 300_000])
+@pytest.mark.parametrize("setting", ["gild", "gild_bc_first_reward", "il_warm_start"])
+@pytest.mark.parametrize("algorithm, actor_updates", [("td3", 5_000), ("sac", 10_000), ("ddpg", 10_000)])
+def test_named_settings_guide_for_the_papers_1e4_gradient_updates_at_any_budget(gild_utils, frames, setting, algorithm, actor_updates):
+    from gild_torchrl.envs import make_env
+
+    with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
+        cfg = compose("study", [f"setting={setting}", f"algorithm={algorithm}", f"collector.total_frames={frames}",
+                                "env.name=PointNav", "network.hidden_sizes=[8]", "loss.bc_fit_steps=1", "run_dir=unused"])
+    gild_utils.check_config(cfg)
+    env = make_env("PointNav")
+    demos = gild_utils.make_demonstrations(cfg, env)
+    loss = gild_utils.make_loss_module(cfg, env, demos)
+    env.close()
+    assert loss.warm_start_updates == actor_updates
+    # a fraction of the run stays available, and then depends on the budget
+    with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
+        fractional = compose("study", [f"setting={setting}", f"algorithm={algorithm}", f"collector.total_frames={frames}",
+                                       "loss.warm_start=0.01", "run_dir=unused"])
+    assert gild_utils.warm_start_setting(fractional) == 0.01
+    expected = round(0.01 * (frames - 10_000) / (2 if algorithm == "td3" else 1))
+    from gild_torchrl.objectives import resolve_warm_start
+
+    assert resolve_warm_start(0.01, gild_utils.total_updates(fractional), 2 if algorithm == "td3" else 1) == expected
+
+
+def test_the_earlier_presets_keep_the_warm_start_they_were_made_with():
+    from omegaconf import OmegaConf
+
+    from gild_torchrl.analysis.grid import find_cell
+
+    for preset, setting in (("before_first_reward", "gild"), ("quick", "gild")):
+        with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
+            cfg = compose("study", [f"study={preset}"])
+        cells = OmegaConf.to_container(cfg.study.cells, resolve=True)
+        cell = find_cell({"env.name": "Hopper-v5", "algorithm": "td3", "setting": setting, "seed": 0}, cells)
+        assert cell["set"]["loss.warm_start"] == 0.01, preset
+        rl = find_cell({"env.name": "Hopper-v5", "algorithm": "td3", "setting": "rl", "seed": 0}, cells)
+        assert "loss.warm_start" not in rl["set"], preset
+
+
+def _eval_frames(run_dir: Path) -> list[int]:
+    with (run_dir / "eval.csv").open() as f:
+        return [int(row["frames"]) for row in csv.DictReader(f)]
+
+
+def test_a_finished_study_run_is_extended_to_a_larger_budget_and_its_curves_continue(tmp_path):
+    run_study(tmp_path, "setting=rl,gild", "checkpoint.keep_final=true")
+    study_dir = tmp_path / "study" / "PointNav" / "td3"
+    for setting in ("rl", "gild"):
+        assert _eval_frames(study_dir / setting / "seed0") == [500, 1000]
+    gild_before = torch.load(study_dir / "gild" / "seed0" / "checkpoint" / "state.pt", weights_only=False)
+
+    second = run_study(tmp_path, "setting=rl,gild", "checkpoint.keep_final=true", "collector.total_frames=2000")
+    assert second.stdout.count("extending to 2000 frames") == 2, second.stdout
+    for setting in ("rl", "gild"):
+        run_dir = study_dir / setting / "seed0"
+        assert _eval_frames(run_dir) == [500, 1000, 1500, 2000]  # the old rows kept, the new ones after them
+        result = json.loads((run_dir / "result.json").read_text())
+        assert (result["frames"], result["updates"]) == (2000, 1500)  # 500 random frames, then one update per frame
+        assert result["total_wall_time"] > result["wall_time"]  # both launches counted
+        assert json.loads((run_dir / "run.json").read_text())["total_frames"] == 2000
+        events = EventAccumulator(str(run_dir / "tensorboard"))
+        events.Reload()
+        steps = [e.step for e in events.Scalars("eval/dense_return")]
+        assert steps == [500, 1000, 1500, 2000]  # one curve, no duplicate or missing step
+    state = torch.load(study_dir / "gild" / "seed0" / "checkpoint" / "state.pt", weights_only=False)
+    extra = {k: v for k, v in state["loss"].items() if k.endswith("_extra_state")}
+    (counters,) = extra.values()
+    (before,) = (v for k, v in gild_before["loss"].items() if k.endswith("_extra_state"))
+    assert counters["num_updates"] == 1500 and before["num_updates"] == 500
+    assert counters["warm_start_updates"] == before["warm_start_updates"]  # the warm start carried on unchanged
+
+    third = run_study(tmp_path, "setting=rl,gild", "checkpoint.keep_final=true", "collector.total_frames=2000")
+    assert third.stdout.count("finished earlier, skipped") == 2
+
+
+def test_a_run_without_its_final_checkpoint_is_not_extended_and_says_why(tmp_path):
+    run_study(tmp_path, "setting=rl")  # studies drop the final checkpoint by default
+    second = run_study(tmp_path, "setting=rl", "collector.total_frames=2000")
+    assert "its final checkpoint was not kept (checkpoint.keep_final=true keeps it)" in second.stdout
+    assert _eval_frames(tmp_path / "study" / "PointNav" / "td3" / "rl" / "seed0") == [500, 1000]
+
+
+def test_a_recipe_run_is_extended_from_the_command_line(tmp_path):
+    from test_recipes import TINY, run_recipe
+
+    run_dir = tmp_path / "run"
+    first = run_recipe("td3_gild.py", [*TINY, "loss.objective=rl", f"run_dir={run_dir}"], cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = run_recipe("td3_gild.py", [f"resume={run_dir}"], cwd=tmp_path)
+    assert "already finished at 400 frames" in again.stdout
+    longer = run_recipe("td3_gild.py", [f"resume={run_dir}", "collector.total_frames=800"], cwd=tmp_path)
+    assert longer.returncode == 0, longer.stderr[-2000:]
+    assert _eval_frames(run_dir) == [200, 400, 600, 800]
