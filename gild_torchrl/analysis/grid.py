@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -122,6 +123,13 @@ class StudyLaunchCallback(Callback):
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from gild_torchrl.launch import LaunchError, check_slurm_launcher
+
+        try:
+            check_slurm_launcher(config)
+        except LaunchError as err:  # before any job is submitted: one sentence, exit code 2
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
         root = Path(config.hydra.sweep.dir)
         root.mkdir(parents=True, exist_ok=True)
         record = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "overrides": list(config.hydra.overrides.task),

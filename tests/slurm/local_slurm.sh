@@ -12,11 +12,17 @@ action=${1:-start}
 conf=/etc/slurm/slurm.conf
 node=$(hostname -s)
 
-stop() {
-    pkill -x slurmd 2>/dev/null || true
-    pkill -x slurmctld 2>/dev/null || true
-    pkill -x munged 2>/dev/null || true
+stop_daemons() {  # stop the named daemons and wait until they are gone
+    for daemon in "$@"; do pkill -x "$daemon" 2>/dev/null || true; done
+    for _ in $(seq 30); do
+        running=0
+        for daemon in "$@"; do pgrep -x "$daemon" >/dev/null && running=1; done
+        [ "$running" = 0 ] && return 0
+        sleep 0.5
+    done
 }
+
+stop() { stop_daemons slurmd slurmctld munged; }
 
 fail() { echo "local_slurm: $*" >&2; exit 1; }
 
@@ -54,8 +60,10 @@ SlurmdUser=root
 AuthType=auth/munge
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
+MpiDefault=none
 ReturnToService=2
 JobRequeue=1
+KillWait=5
 MinJobAge=600
 SlurmctldPidFile=/run/slurmctld.pid
 SlurmdPidFile=/run/slurmd.pid
@@ -76,8 +84,7 @@ if [ ! -f "$conf" ] || [ "$(cat "$conf")" != "$wanted" ]; then
     echo "$wanted" > "$conf"
     stop_slurm=1
 fi
-[ -f /etc/slurm/cgroup.conf ] || echo "CgroupPlugin=disabled" > /etc/slurm/cgroup.conf
-if [ "${stop_slurm:-0}" = 1 ]; then pkill -x slurmd 2>/dev/null || true; pkill -x slurmctld 2>/dev/null || true; sleep 1; fi
+if [ "${stop_slurm:-0}" = 1 ]; then stop_daemons slurmd slurmctld; fi  # restarted below with the new configuration
 pgrep -x slurmctld >/dev/null || slurmctld || fail "slurmctld did not start (see /var/log/slurm/slurmctld.log)"
 pgrep -x slurmd >/dev/null || slurmd || fail "slurmd did not start (see /var/log/slurm/slurmd.log)"
 
