@@ -74,41 +74,57 @@ def _eval_frames(run_dir: Path) -> list[int]:
 
 
 def test_a_finished_study_run_is_extended_to_a_larger_budget_and_its_curves_continue(tmp_path):
-    run_study(tmp_path, "setting=rl,gild", "checkpoint.keep_final=true")
-    study_dir = tmp_path / "study" / "PointNav" / "td3"
-    for setting in ("rl", "gild"):
-        assert _eval_frames(study_dir / setting / "seed0") == [500, 1000]
-    gild_before = torch.load(study_dir / "gild" / "seed0" / "checkpoint" / "state.pt", weights_only=False)
+    run_study(tmp_path, "setting=gild", "checkpoint.keep_final=true")
+    run_dir = tmp_path / "study" / "PointNav" / "td3" / "gild" / "seed0"
+    assert _eval_frames(run_dir) == [500, 1000]
+    before = torch.load(run_dir / "checkpoint" / "state.pt", weights_only=False)
 
-    second = run_study(tmp_path, "setting=rl,gild", "checkpoint.keep_final=true", "collector.total_frames=2000")
-    assert second.stdout.count("extending to 2000 frames") == 2, second.stdout
-    for setting in ("rl", "gild"):
-        run_dir = study_dir / setting / "seed0"
-        assert _eval_frames(run_dir) == [500, 1000, 1500, 2000]  # the old rows kept, the new ones after them
-        result = json.loads((run_dir / "result.json").read_text())
-        assert (result["frames"], result["updates"]) == (2000, 1500)  # 500 random frames, then one update per frame
-        assert result["total_wall_time"] > result["wall_time"]  # both launches counted
-        assert json.loads((run_dir / "run.json").read_text())["total_frames"] == 2000
-        events = EventAccumulator(str(run_dir / "tensorboard"))
-        events.Reload()
-        steps = [e.step for e in events.Scalars("eval/dense_return")]
-        assert steps == [500, 1000, 1500, 2000]  # one curve, no duplicate or missing step
-    state = torch.load(study_dir / "gild" / "seed0" / "checkpoint" / "state.pt", weights_only=False)
-    extra = {k: v for k, v in state["loss"].items() if k.endswith("_extra_state")}
-    (counters,) = extra.values()
-    (before,) = (v for k, v in gild_before["loss"].items() if k.endswith("_extra_state"))
-    assert counters["num_updates"] == 1500 and before["num_updates"] == 500
-    assert counters["warm_start_updates"] == before["warm_start_updates"]  # the warm start carried on unchanged
+    second = run_study(tmp_path, "setting=gild", "checkpoint.keep_final=true", "collector.total_frames=2000")
+    assert "gild/seed0: extending to 2000 frames" in second.stdout, second.stdout
+    assert _eval_frames(run_dir) == [500, 1000, 1500, 2000]  # the old rows kept, the new ones after them
+    result = json.loads((run_dir / "result.json").read_text())
+    assert (result["frames"], result["updates"]) == (2000, 1500)  # 500 random frames, then one update per frame
+    assert result["total_wall_time"] > result["wall_time"]  # both launches counted
+    assert json.loads((run_dir / "run.json").read_text())["total_frames"] == 2000
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("eval/dense_return")] == [500, 1000, 1500, 2000]  # one curve, no duplicates
+    state = torch.load(run_dir / "checkpoint" / "state.pt", weights_only=False)
+    (counters,) = (v for k, v in state["loss"].items() if k.endswith("_extra_state"))
+    (counters_before,) = (v for k, v in before["loss"].items() if k.endswith("_extra_state"))
+    assert counters["num_updates"] == 1500 and counters_before["num_updates"] == 500
+    assert counters["warm_start_updates"] == counters_before["warm_start_updates"]  # the warm start carried on unchanged
 
-    third = run_study(tmp_path, "setting=rl,gild", "checkpoint.keep_final=true", "collector.total_frames=2000")
-    assert third.stdout.count("finished earlier, skipped") == 2
+    third = run_study(tmp_path, "setting=gild", "checkpoint.keep_final=true", "collector.total_frames=2000")
+    assert "gild/seed0: finished earlier, skipped" in third.stdout
 
 
-def test_a_run_without_its_final_checkpoint_is_not_extended_and_says_why(tmp_path):
-    run_study(tmp_path, "setting=rl")  # studies drop the final checkpoint by default
-    second = run_study(tmp_path, "setting=rl", "collector.total_frames=2000")
-    assert "its final checkpoint was not kept (checkpoint.keep_final=true keeps it)" in second.stdout
-    assert _eval_frames(tmp_path / "study" / "PointNav" / "td3" / "rl" / "seed0") == [500, 1000]
+def _finished_run(root: Path, frames: int) -> Path:
+    run_dir = root / "run"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text(json.dumps({"total_frames": frames, "eval_interval": 500}))
+    (run_dir / "result.json").write_text("{}")
+    return run_dir
+
+
+@pytest.mark.parametrize("has_checkpoint, budget, extends, says", [
+    (True, 2000, True, None),
+    (False, 2000, False, "its final checkpoint was not kept (checkpoint.keep_final=true keeps it)"),
+    (True, 1000, False, "finished earlier, skipped"),
+    (True, 500, False, "it ran 1000 frames (evaluated every 500), the study now asks for 500"),
+])
+def test_a_finished_run_is_extended_only_to_a_larger_budget_from_a_kept_checkpoint(tmp_path, capsys, has_checkpoint, budget, extends, says):
+    from omegaconf import OmegaConf
+
+    sys.path.insert(0, str(ROOT / "recipes"))
+    try:
+        import study
+    finally:
+        sys.path.remove(str(ROOT / "recipes"))
+    cfg = OmegaConf.create({"collector": {"total_frames": budget}, "eval": {"interval": 500}})
+    assert study.extends_finished_run(_finished_run(tmp_path, 1000), cfg, has_checkpoint, "a run") == extends
+    if says:
+        assert says in capsys.readouterr().out
 
 
 def test_a_recipe_run_is_extended_from_the_command_line(tmp_path):
@@ -117,8 +133,7 @@ def test_a_recipe_run_is_extended_from_the_command_line(tmp_path):
     run_dir = tmp_path / "run"
     first = run_recipe("td3_gild.py", [*TINY, "loss.objective=rl", f"run_dir={run_dir}"], cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
-    again = run_recipe("td3_gild.py", [f"resume={run_dir}"], cwd=tmp_path)
-    assert "already finished at 400 frames" in again.stdout
     longer = run_recipe("td3_gild.py", [f"resume={run_dir}", "collector.total_frames=800"], cwd=tmp_path)
     assert longer.returncode == 0, longer.stderr[-2000:]
     assert _eval_frames(run_dir) == [200, 400, 600, 800]
+    assert json.loads((run_dir / "result.json").read_text())["frames"] == 800

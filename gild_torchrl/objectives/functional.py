@@ -234,6 +234,14 @@ class FastLoss:
     def _inputs(self, tensordict: TensorDictBase, keys: Sequence, nested: bool = False) -> Values:
         return {k: tensordict.get(("next", *_t(k)) if nested else k) for k in keys}
 
+    def _with_actor(self, params: TensorDictBase, tensordict: TensorDictBase, nested: bool = False) -> Values:
+        """The actor's outputs on the batch's states (``nested``: next states), and the critic's other inputs."""
+        values = self.actor(params, self._inputs(tensordict, self.actor.in_keys, nested))
+        for key in self.critic.in_keys:
+            if key not in values:
+                values[key] = tensordict.get(("next", *_t(key)) if nested else key)
+        return values
+
     def _td0(self, tensordict: TensorDictBase, next_value: torch.Tensor) -> torch.Tensor:
         estimator = self.loss.value_estimator
         reward = tensordict.get(("next", estimator.tensor_keys.reward))
@@ -256,11 +264,7 @@ class FastTD3(FastLoss):
     def actor_loss(self, tensordict: TensorDictBase, actor_params: TensorDictBase | None = None, metadata: bool = True):
         """``metadata=False``: the loss alone (the lookahead's values), without the other critics' values."""
         loss = self.loss
-        params = loss.actor_network_params if actor_params is None else actor_params
-        values = self.actor(params, self._inputs(tensordict, self.actor.in_keys))
-        for key in self.critic.in_keys:
-            if key not in values:
-                values[key] = tensordict.get(key)
+        values = self._with_actor(loss.actor_network_params if actor_params is None else actor_params, tensordict)
         detached = loss._cached_detach_qvalue_network_params
         key = self.tk.state_action_value
         q1 = self.critic(detached, dict(values), 0)[key].squeeze(-1)
@@ -275,11 +279,8 @@ class FastTD3(FastLoss):
         act = tensordict.get(self.tk.action)
         noise = (torch.randn_like(act) * loss.policy_noise).clamp(-loss.noise_clip, loss.noise_clip)
         with torch.no_grad():
-            nxt = self.actor(loss.target_actor_network_params, self._inputs(tensordict, self.actor.in_keys, nested=True))
+            nxt = self._with_actor(loss.target_actor_network_params, tensordict, nested=True)
             nxt[self.tk.action] = (nxt[self.tk.action] + noise).clamp(loss.min_action, loss.max_action)
-            for key in self.critic.in_keys:
-                if key not in nxt:
-                    nxt[key] = tensordict.get(("next", *_t(key)))
             next_target_qvalue = self._q(loss.target_qvalue_network_params, nxt, loss.num_qvalue_nets).min(0)[0]
         current = self._q(loss.qvalue_network_params, self._inputs(tensordict, self.critic.in_keys), loss.num_qvalue_nets)
         target_value = self._td0(tensordict, next_target_qvalue.unsqueeze(-1)).squeeze(-1)
@@ -306,11 +307,7 @@ class FastDDPG(FastLoss):
 
     def actor_loss(self, tensordict: TensorDictBase, actor_params: TensorDictBase | None = None, metadata: bool = True):
         loss = self.loss
-        params = loss.actor_network_params if actor_params is None else actor_params
-        values = self.actor(params, self._inputs(tensordict, self.actor.in_keys))
-        for key in self.critic.in_keys:
-            if key not in values:
-                values[key] = tensordict.get(key)
+        values = self._with_actor(loss.actor_network_params if actor_params is None else actor_params, tensordict)
         q = self.critic(loss._cached_detached_value_params, values)[self.tk.state_action_value].squeeze(-1)
         return self._reduce(-q, tensordict), {}
 
@@ -319,10 +316,7 @@ class FastDDPG(FastLoss):
         pred = self.critic(loss.value_network_params, self._inputs(tensordict, self.critic.in_keys))
         pred_val = pred[self.tk.state_action_value].squeeze(-1)
         with torch.no_grad():
-            nxt = self.actor(loss.target_actor_network_params, self._inputs(tensordict, self.actor.in_keys, nested=True))
-            for key in self.critic.in_keys:
-                if key not in nxt:
-                    nxt[key] = tensordict.get(("next", *_t(key)))
+            nxt = self._with_actor(loss.target_actor_network_params, tensordict, nested=True)
             next_value = self.critic(loss.target_value_network_params, nxt)[self.tk.state_action_value]
         target_value = self._td0(tensordict, next_value).squeeze(-1)
         loss_value = distance_loss(pred_val, target_value, loss_function=loss.loss_function)
@@ -346,17 +340,10 @@ class FastDDPG(FastLoss):
 class FastSAC(FastLoss):
     """SACLoss (version 2): actor_loss, qvalue_v2_loss, the temperature loss and forward."""
 
-    def _sample(self, params: TensorDictBase, tensordict: TensorDictBase, nested: bool = False) -> Values:
-        return self.actor(params, self._inputs(tensordict, self.actor.in_keys, nested=nested))
-
     def actor_loss(self, tensordict: TensorDictBase, actor_params: TensorDictBase | None = None, metadata: bool = True):
         loss = self.loss
-        params = loss.actor_network_params if actor_params is None else actor_params
-        values = self._sample(params, tensordict)
+        values = self._with_actor(loss.actor_network_params if actor_params is None else actor_params, tensordict)
         log_prob = values.pop("log_prob")
-        for key in self.critic.in_keys:
-            if key not in values:
-                values[key] = tensordict.get(key)
         min_q = self._q(loss._cached_detached_qvalue_params, values, loss.num_qvalue_nets).min(0)[0]
         loss_actor = loss._alpha * log_prob - min_q
         return self._reduce(loss_actor, tensordict), {"log_prob": log_prob.detach()}
@@ -364,11 +351,8 @@ class FastSAC(FastLoss):
     def value_loss(self, tensordict: TensorDictBase):
         loss = self.loss
         with torch.no_grad():
-            nxt = self._sample(loss.actor_network_params, tensordict, nested=True)
+            nxt = self._with_actor(loss.actor_network_params, tensordict, nested=True)
             next_log_prob = nxt.pop("log_prob").unsqueeze(-1)
-            for key in self.critic.in_keys:
-                if key not in nxt:
-                    nxt[key] = tensordict.get(("next", *_t(key)))
             q = self._q(loss.target_qvalue_network_params, nxt, loss.num_qvalue_nets).unsqueeze(-1)
             next_state_value = (q - loss._alpha * next_log_prob).min(0)[0]
             target_value = self._td0(tensordict, next_state_value).squeeze(-1)
