@@ -301,6 +301,8 @@ def rollout_demos(cfg: DictConfig, actor: torch.nn.Module, output_dir: Path, pro
     demos.validate_for_env(env)
     env.close()
     demos.save(output_dir, compress=bool(cfg.demo.compress))
+    if cfg_get(cfg, "demo.minari_id"):  # also a local Minari dataset (under $MINARI_DATASETS_PATH)
+        demos.to_minari(str(cfg.demo.minari_id), env_id=cfg.env.name)
     return demos
 
 

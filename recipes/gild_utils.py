@@ -35,7 +35,8 @@ from torchrl.record.loggers.tensorboard import TensorboardLogger
 from tqdm import tqdm
 
 from gild_torchrl.analysis.runs import EVAL_FILE, RESULT_FILE, RUN_FILE
-from gild_torchrl.data import DemonstrationError, Demonstrations, MissingDemonstrationError, bundled
+from gild_torchrl.data import (DemonstrationError, Demonstrations, MissingDemonstrationError, bundled, mix, negate_actions,
+                               subsample_episodes, with_action_noise)
 from gild_torchrl.envs import POINTNAV_NAMES, pointnav_demonstrations
 from gild_torchrl.envs.sparse import base_task_id
 from gild_torchrl.modules import ALGORITHMS, make_base_loss
@@ -147,7 +148,26 @@ def make_demonstrations(cfg: DictConfig, env) -> Demonstrations:
             demos = Demonstrations.from_minari(path if path.exists() else str(cfg.demos.path), task=name)
         else:
             demos = Demonstrations.from_replay_buffer(path, task=name)
-    return demos.validate_for_env(env, task=name)
+    return transform_demonstrations(cfg, env, demos).validate_for_env(env, task=name)
+
+
+def transform_demonstrations(cfg: DictConfig, env, demos: Demonstrations) -> Demonstrations:
+    """``demos.mix_with`` (a second set, any format), ``demos.episodes``, ``demos.action_noise``,
+    ``demos.negate_actions``, in that order, seeded by ``demos.transform_seed`` (see gild_torchrl.data.transforms)."""
+    seed = cfg.demos.transform_seed
+    if cfg.demos.mix_with:
+        second = make_demonstrations(OmegaConf.merge(cfg, {"demos": {"path": cfg.demos.mix_with, "format": "auto",
+                                                                     "mix_with": None, "episodes": None,
+                                                                     "action_noise": 0.0, "negate_actions": False}}), env)
+        demos = mix(demos, second)
+    if cfg.demos.episodes:
+        demos = subsample_episodes(demos, int(cfg.demos.episodes), seed=seed)
+    if cfg.demos.action_noise:
+        spec = env.action_spec_unbatched
+        demos = with_action_noise(demos, float(cfg.demos.action_noise), spec.space.low.tolist(), spec.space.high.tolist(), seed=seed)
+    if cfg.demos.negate_actions:
+        demos = negate_actions(demos)
+    return demos
 
 
 def make_reference_demonstrations(cfg: DictConfig, env) -> Demonstrations | None:

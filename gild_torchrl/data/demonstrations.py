@@ -485,6 +485,48 @@ class Demonstrations:
         meta["minari_dataset_id"] = minari_meta.get("dataset_id")
         return cls(data, meta=meta, source=str(path))
 
+    def to_minari(self, dataset_id: str, env_id: str | None = None, description: str | None = None):
+        """Write the set as a local Minari dataset (offline), one Minari episode per episode; returns it.
+
+        Minari stores ``T + 1`` observations per episode: the final one is the last row's
+        ``("next", "observation")`` when the set has it, else a copy of the last observation
+        (the dataset's description says so). Rewards are the stored ``("next", "reward")``, else
+        zeros; the last step is terminated or truncated as stored, else truncated.
+        ``Demonstrations.from_minari(dataset_id)`` reads back the same observations and actions.
+        """
+        import minari
+        from gymnasium.spaces import Box
+        from minari.data_collector import EpisodeBuffer
+
+        keys = self.data.keys(include_nested=True)
+        has_next = ("next", "observation") in keys
+        buffers = []
+        for i, episode in enumerate(self.episodes()):
+            obs = episode.get("observation").numpy()
+            last = episode.get(("next", "observation"))[-1:].numpy() if has_next else obs[-1:]
+            T = obs.shape[0]
+            flag = {k: episode.get(("next", k)).reshape(T).numpy().astype(bool) if ("next", k) in keys else None
+                    for k in ("terminated", "truncated")}
+            terminated = flag["terminated"] if flag["terminated"] is not None else np.zeros(T, bool)
+            truncated = flag["truncated"] if flag["truncated"] is not None else np.zeros(T, bool)
+            if not (terminated[-1] or truncated[-1]):
+                truncated = truncated.copy()
+                truncated[-1] = True
+            rewards = episode.get(("next", "reward")).reshape(T).numpy() if ("next", "reward") in keys else np.zeros(T)
+            buffers.append(EpisodeBuffer(id=i, observations=np.concatenate([obs, last]), actions=episode.get("action").numpy(),
+                                         rewards=rewards, terminations=terminated, truncations=truncated, infos={}))
+        note = description or f"gild_torchrl demonstrations ({self.task or 'unknown task'}), {len(self)} transitions"
+        if not has_next:
+            note += "; each episode's final observation repeats its last one (the set stores no next observations)"
+
+        def box(array):
+            return Box(-np.inf, np.inf, shape=array.shape[1:], dtype=array.dtype)
+
+        return minari.create_dataset_from_buffers(
+            dataset_id, buffers, env=env_id, algorithm_name="gild_torchrl", description=note,
+            observation_space=box(buffers[0].observations), action_space=box(buffers[0].actions),
+        )
+
     @classmethod
     def from_replay_buffer(cls, path: str | os.PathLike, task: str | None = None) -> Demonstrations:
         """Read a TorchRL replay buffer dump (``ReplayBuffer.dumps(path)``) without unpickling anything.
