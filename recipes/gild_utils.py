@@ -465,6 +465,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         checkpoint = run_checkpoint.find(run_dir)
         if checkpoint is None:
             raise ConfigError(f"resume={cfg.resume!r}: {run_dir} holds no complete checkpoint to continue from.")
+    else:
+        claim_run_dir(run_dir, overwrite=bool(cfg.get("overwrite", False)))
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         train_env, eval_env = make_environment(cfg.env)
@@ -582,6 +584,24 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if not cfg.checkpoint.get("keep_final", True):
         shutil.rmtree(run_dir / run_checkpoint.NAMES[0], ignore_errors=True)  # studies keep results, not replay buffers
     return result
+
+
+#: What a run writes into its directory; a new run refuses a directory holding any of them.
+RUN_OUTPUTS = (EVAL_FILE, RUN_FILE, RESULT_FILE, "tensorboard", *run_checkpoint.NAMES)
+
+
+def claim_run_dir(run_dir: Path, overwrite: bool = False) -> None:
+    """Stop before a new run mixes its files with another run's (appended eval rows, a second
+    TensorBoard stream, an overwritten checkpoint); ``overwrite=true`` deletes that run's files first."""
+    found = [name for name in RUN_OUTPUTS if (run_dir / name).exists()]
+    if not found:
+        return
+    if not overwrite:
+        raise ConfigError(f"run_dir={str(run_dir)!r} holds another run's files ({', '.join(found)}); continue it with "
+                          f"resume={run_dir}, give another run_dir, or pass overwrite=true to replace it.")
+    for name in found:
+        path = run_dir / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 def demonstrator_returns(demos: Demonstrations | None) -> dict[str, float | None]:

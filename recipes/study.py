@@ -60,6 +60,8 @@ def main(cfg: DictConfig) -> None:
         print(f"[study] {name}: resuming ({cfg.collector.total_frames} frames)", flush=True)
     else:
         print(f"[study] {name}: starting ({cfg.collector.total_frames} frames)", flush=True)
+        with open_dict(cfg):
+            cfg.overwrite = True  # a run that crashed before its first checkpoint starts over in its own directory
     if checkpoint is not None:
         with open_dict(cfg):
             cfg.resume = str(run_dir)
