@@ -717,6 +717,8 @@ def run(cfg: DictConfig, extend_to: int | None = None) -> None:
                 extend_to = cfg.collector.total_frames
             if extend_to is not None:
                 stored.collector.total_frames = int(extend_to)
+            # settings added since the checkpoint was written take their defaults; every stored value stays
+            stored = OmegaConf.merge(OmegaConf.create(OmegaConf.to_container(cfg, resolve=False)), stored)
             stored.resume, cfg = cfg.resume, stored
         result = train(cfg)
     except (ConfigError, DemonstrationError) as err:

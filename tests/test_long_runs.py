@@ -137,3 +137,21 @@ def test_a_recipe_run_is_extended_from_the_command_line(tmp_path):
     assert longer.returncode == 0, longer.stderr[-2000:]
     assert _eval_frames(run_dir) == [200, 400, 600, 800]
     assert json.loads((run_dir / "result.json").read_text())["frames"] == 800
+
+
+def test_a_checkpoint_from_before_a_setting_existed_resumes_with_its_default(tmp_path):
+    """Runs of a long study span code changes: a config key added later must not stop their resume."""
+    from test_recipes import TINY, run_recipe
+
+    run_dir = tmp_path / "run"
+    first = run_recipe("td3_gild.py", [*TINY, "loss.objective=il", f"run_dir={run_dir}"], cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    path = run_dir / "checkpoint" / "state.pt"
+    state = torch.load(path, weights_only=False)
+    for key in ("mix_with", "episodes", "action_noise", "negate_actions", "transform_seed"):
+        del state["config"]["demos"][key]  # as a checkpoint written before the demonstration transforms
+    del state["config"]["overwrite"]
+    torch.save(state, path)
+    longer = run_recipe("td3_gild.py", [f"resume={run_dir}", "collector.total_frames=600"], cwd=tmp_path)
+    assert longer.returncode == 0, longer.stderr[-2000:]
+    assert _eval_frames(run_dir) == [200, 400, 600]
