@@ -62,10 +62,11 @@ class BaseLossAdapter:
 
     @property
     def replay_keys(self) -> list:
-        """What the base loss reads from a replay batch: the state and action, then the next state,
-        reward, done and terminated flags (under the base loss's keys, after ``set_keys``)."""
+        """What the base loss needs in a replay batch: the state and action, then the next state,
+        reward and done flag (under the base loss's keys, after ``set_keys``); ``terminated``
+        defaults to ``done`` in TorchRL's value estimators, so it is not required."""
         tk = self.loss.tensor_keys
-        following = [*self.actor_in_keys, tk.reward, tk.done, tk.terminated]
+        following = [*self.actor_in_keys, tk.reward, tk.done]
         return [*self.actor_in_keys, self.action_key, *(("next", *_as_tuple(k)) for k in following)]
 
     @contextlib.contextmanager
