@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "recipes"))
 
 
 def main() -> None:
@@ -26,11 +24,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    import gild_utils
-    import run_checkpoint
     from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
 
-    from utils import make_replay_buffer
+    from gild_torchrl import training
+    from gild_torchrl.training import checkpoint
+    from gild_torchrl.training.run_dir import Progress
 
     workdir = Path(tempfile.mkdtemp(prefix="gild_checkpoint_"))
     with initialize_config_dir(config_dir=str(ROOT / "recipes" / "config"), version_base="1.3"):
@@ -39,14 +38,14 @@ def main() -> None:
 
     env = make_env(cfg.env.name, sparse=True, seed=0)
     rows = env.rollout(1000, break_when_any_done=False).reshape(-1)
-    loss = gild_utils.make_loss_module(cfg, env, None)
-    optimizers = gild_utils.make_optimizers(cfg, loss)
-    buffer = make_replay_buffer(256, args.rows)
+    loss = training.make_loss_module(cfg, env, None)
+    optimizers = training.make_optimizers(cfg, loss)
+    buffer = training.make_replay_buffer(OmegaConf.merge(cfg, {"replay_buffer": {"size": args.rows}, "collector": {"total_frames": args.rows}}))
     for _ in range(args.rows // rows.numel()):
         buffer.extend(rows)
     seconds = []
     for _ in range(args.repeats):
-        seconds.append(run_checkpoint.save(workdir, cfg, loss, optimizers, buffer, {"frames": args.rows}))
+        seconds.append(checkpoint.save(workdir, cfg, loss, optimizers, buffer, Progress(frames=args.rows)))
     size = sum(f.stat().st_size for f in (workdir / "checkpoint").rglob("*") if f.is_file())
     print(f"{len(buffer)} transitions ({len(rows.keys(True, True))} keys each): checkpoint "
           f"{size / 2**20:.0f} MiB, median write {statistics.median(seconds):.1f} s over {args.repeats} writes")

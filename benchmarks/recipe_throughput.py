@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "recipes"))
 
 from hydra import compose, initialize_config_dir  # noqa: E402
 
@@ -46,7 +45,7 @@ def main() -> None:
     parser.add_argument("--frames-per-batch", nargs="+", type=int, default=[1000])
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    import gild_utils
+    from gild_torchrl import training
 
     workdir = Path(tempfile.mkdtemp(prefix="gild_throughput_"))
     overrides = [
@@ -75,7 +74,7 @@ def main() -> None:
                 run_dir = workdir / f"{objective}_{fpb}_{round_}"
                 cfg = compose("td3_gild", [*overrides, f"loss.objective={objective}", f"collector.frames_per_batch={fpb}",
                                            f"run_dir={run_dir}"])
-                result = gild_utils.train(cfg)
+                result = training.train(cfg)
                 results[(objective, fpb)].append(result)
                 print(f"round {round_} {objective} {fpb} frames per batch: {result['wall_time']:.1f} s", file=sys.stderr, flush=True)
 

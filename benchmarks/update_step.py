@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 import warnings
 from collections import Counter
@@ -27,7 +26,9 @@ from hydra import compose, initialize_config_dir
 from tensordict import TensorDict
 
 from benchmarks.plain_reference import PLAIN
-from gild_torchrl.modules import make_action_spec, make_base_loss
+from gild_torchrl import training
+from gild_torchrl.algorithms import make_base_loss
+from gild_torchrl.modules import make_action_spec
 from gild_torchrl.objectives import BaseLossWrapper, GILDLoss, ILLoss, MetaCriticLoss, make_batch
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -35,14 +36,7 @@ OBSERVATION_DIM, ACTION_DIM, BATCH = 11, 3, 256
 VARIANTS = ("plain", "base", "+IL", "+GILD", "+Meta-Critic", "+GILD after warm start")
 
 
-def recipe_update():
-    sys.path.insert(0, str(RECIPES))
-    import gild_utils
-
-    return gild_utils
-
-
-def make_variant(algorithm: str, variant: str, gild_utils):
+def make_variant(algorithm: str, variant: str):
     """A callable running one full update of ``variant`` on a batch."""
     if variant == "plain":
         plain = PLAIN[algorithm](OBSERVATION_DIM, ACTION_DIM)
@@ -63,10 +57,10 @@ def make_variant(algorithm: str, variant: str, gild_utils):
     }[variant]()
     with initialize_config_dir(config_dir=str(RECIPES / "config"), version_base="1.3"):
         cfg = compose(config_name=f"{algorithm}_gild")
-    optimizers = gild_utils.make_optimizers(cfg, loss)
-    updater = gild_utils.make_target_updater(cfg, loss)
+    optimizers = training.make_optimizers(cfg, loss)
+    updater = training.make_target_updater(cfg, loss)
     skipped = Counter()
-    return lambda batch: gild_utils.update(loss, optimizers, updater, batch, skipped)
+    return lambda batch: training.update(loss, optimizers, updater, batch, skipped)
 
 
 def make_input(generator: torch.Generator) -> TensorDict:
@@ -121,7 +115,6 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     warnings.filterwarnings("ignore")
-    gild_utils = recipe_update()
     generator = torch.Generator().manual_seed(0)
     batches = [make_input(generator) for _ in range(8)]
     variants = [args.profile] if args.profile else args.variants
@@ -133,7 +126,7 @@ def main() -> None:
         print(f"| algorithm | {' | '.join(variants)} |")
         print("|---|" + "---|" * len(variants))
     for algorithm in args.algorithms:
-        steps = {variant: make_variant(algorithm, variant, gild_utils) for variant in variants}
+        steps = {variant: make_variant(algorithm, variant) for variant in variants}
         if args.profile:
             profile(algorithm, args.profile, steps, batches, args.updates)
             continue

@@ -3,8 +3,9 @@ import torch
 from tensordict import TensorDict
 from torchrl.objectives import SoftUpdate
 
+from gild_torchrl.algorithms import make_base_loss
 from gild_torchrl.data import Demonstrations
-from gild_torchrl.modules import make_action_spec, make_base_loss
+from gild_torchrl.modules import make_action_spec
 from gild_torchrl.objectives import GILDLoss
 
 obs_dim, act_dim = 11, 3  # Hopper

@@ -5,13 +5,13 @@
     tensorboard --logdir runs
 
 DDPG (one critic, actor and GILD updated on every update) from TorchRL's DDPGLoss;
-the loop, the objectives and the options are in ``gild_utils.py`` and
+the loop, the objectives and the options are in ``gild_torchrl.training`` and
 ``config/gild_defaults.yaml``.
 """
 
 import hydra
 
-from gild_utils import run
+from gild_torchrl.training import run
 
 
 @hydra.main(config_path="config", config_name="ddpg_gild", version_base="1.3")

@@ -5,13 +5,13 @@
     tensorboard --logdir runs
 
 SAC (TanhNormal actor, twin critics, temperature fixed at 0.2 or tuned per task) from TorchRL's SACLoss;
-the loop, the objectives and the options are in ``gild_utils.py`` and
+the loop, the objectives and the options are in ``gild_torchrl.training`` and
 ``config/gild_defaults.yaml``.
 """
 
 import hydra
 
-from gild_utils import run
+from gild_torchrl.training import run
 
 
 @hydra.main(config_path="config", config_name="sac_gild", version_base="1.3")

@@ -5,13 +5,13 @@
     tensorboard --logdir runs
 
 TD3 (twin critics, target policy smoothing, actor and GILD updated on every second update)
-from TorchRL's TD3Loss; the loop, the objectives and the options are in ``gild_utils.py`` and
+from TorchRL's TD3Loss; the loop, the objectives and the options are in ``gild_torchrl.training`` and
 ``config/gild_defaults.yaml``.
 """
 
 import hydra
 
-from gild_utils import run
+from gild_torchrl.training import run
 
 
 @hydra.main(config_path="config", config_name="td3_gild", version_base="1.3")

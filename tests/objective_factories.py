@@ -5,12 +5,14 @@ from __future__ import annotations
 import torch
 from tensordict import TensorDict
 
-from gild_torchrl.modules import make_action_spec, make_base_loss
+import gild_torchrl.algorithms
+from gild_torchrl.algorithms import make_base_loss
+from gild_torchrl.modules import make_action_spec
 from gild_torchrl.objectives import BaseLossWrapper, GILDLoss, ILLoss, MetaCriticLoss, make_batch
 
 OBS, ACT = 5, 2
 CELLS = (16, 16)
-ALGORITHMS = ("ddpg", "td3", "sac")
+ALGORITHMS = tuple(gild_torchrl.algorithms.ALGORITHMS)  # ("ddpg", "td3", "sac"): every objective test covers each
 OBJECTIVES = ("gild", "il", "meta_critic")
 META_KEYS = {"gild": "loss_gild", "meta_critic": "loss_meta_critic"}
 NETWORK_PARAMS = {"gild": "gild_network_params", "meta_critic": "meta_critic_network_params"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import sys
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -16,7 +15,10 @@ from tensordict import TensorDict
 from torchrl.data import LazyTensorStorage, TensorDictReplayBuffer
 from torchrl.objectives import SoftUpdate
 
-from gild_torchrl.envs import make_env, pointnav_demonstrations
+from gild_torchrl.data import pointnav_demonstrations
+from gild_torchrl.envs import make_env
+from gild_torchrl import training
+from gild_torchrl.objectives import get_objective
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 SOURCES = ("npy", "npz", "pickle", "minari", "replay_buffer", "directory")
@@ -28,15 +30,6 @@ SETTINGS = {  # name: overrides
     "gild": ["loss.objective=gild", "loss.gild_init=random"],
     "gild_bc": ["loss.objective=gild", "loss.gild_init=bc", "loss.bc_fit_steps=20"],
 }
-
-
-@pytest.fixture(scope="module")
-def gild_utils():
-    sys.path.insert(0, str(RECIPES))
-    import gild_utils
-
-    yield gild_utils
-    sys.path.remove(str(RECIPES))
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +102,7 @@ def _box(array: np.ndarray):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("source", SOURCES)
-def test_every_source_and_dtype_runs_every_objective_through_the_recipe(gild_utils, env, episodes, tmp_path, monkeypatch, source, dtype):
+def test_every_source_and_dtype_runs_every_objective_through_the_recipe(env, episodes, tmp_path, monkeypatch, source, dtype):
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
     path = write_source(source, dtype, episodes, tmp_path)
     stored = np.concatenate([_as(a, dtype) for _, a in episodes])
@@ -119,16 +112,16 @@ def test_every_source_and_dtype_runs_every_objective_through_the_recipe(gild_uti
                 "env.name=PointNav", "network.hidden_sizes=[16,16]", "replay_buffer.batch_size=16",
                 "demos.batch_size=16", f"demos.path={path}", "demos.trust_pickle=true", "td3.policy_delay=1", *overrides,
             ])
-        demos = gild_utils.make_demonstrations(cfg, env)
+        demos = training.make_demonstrations(cfg, env)
         np.testing.assert_array_equal(demos.data["action"].numpy(), stored)  # the values written, in their dtype
         assert str(demos.data["action"].dtype).endswith(dtype)
-        loss = gild_utils.make_loss_module(cfg, env, demos if cfg.loss.objective in ("gild", "il") else None)
-        optimizers = gild_utils.make_optimizers(cfg, loss)
-        replay_buffer = gild_utils.make_replay_buffer(16, 100)
+        loss = training.make_loss_module(cfg, env, demos if get_objective(cfg.loss.objective).uses_demonstrations else None)
+        optimizers = training.make_optimizers(cfg, loss)
+        replay_buffer = TensorDictReplayBuffer(storage=LazyTensorStorage(100), batch_size=16)
         replay_buffer.extend(env.rollout(20, break_when_any_done=False).reshape(-1))
-        batch = gild_utils.sample_batch(loss, replay_buffer, demos, cfg)
+        batch = training.sample_batch(loss, replay_buffer, demos, cfg)
         skipped = Counter()
-        out = gild_utils.update(loss, optimizers, SoftUpdate(loss, tau=0.005), batch, skipped)
+        out = training.update(loss, optimizers, SoftUpdate(loss, tau=0.005), batch, skipped)
         assert not skipped, (setting, skipped)
         expected = {"rl": set(), "il": {"bc_loss"}, "meta_critic": {"loss_meta_critic"},
                     "gild": {"loss_gild"}, "gild_bc": {"loss_gild"}}[setting]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -69,20 +68,16 @@ def test_the_recipe_applies_the_transforms_from_its_options(tmp_path):
 
     from gild_torchrl.envs import make_env
 
-    sys.path.insert(0, str(ROOT / "recipes"))
-    try:
-        import gild_utils
-    finally:
-        sys.path.remove(str(ROOT / "recipes"))
+    from gild_torchrl import training
     second = tmp_path / "second"
-    from gild_torchrl.envs import pointnav_demonstrations
+    from gild_torchrl.data import pointnav_demonstrations
 
     pointnav_demonstrations(num_episodes=2, seed=7).save(second)
     with initialize_config_dir(config_dir=str(ROOT / "recipes" / "config"), version_base="1.3"):
         cfg = compose("td3_gild", ["env.name=PointNav", "demos.pointnav_episodes=4", f"demos.mix_with={second}",
                                    "demos.episodes=3", "demos.action_noise=0.3", "demos.negate_actions=true"])
     env = make_env("PointNav")
-    demos = gild_utils.make_demonstrations(cfg, env)
+    demos = training.make_demonstrations(cfg, env)
     env.close()
     steps = [next(iter(step)) for step in demos.meta["transforms"]]
     assert steps == ["mix_with", "subsample_episodes", "action_noise", "negate_actions"]

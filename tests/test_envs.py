@@ -12,6 +12,7 @@ import torch
 from torchrl.envs.utils import check_env_specs
 
 import gild_torchrl  # noqa: F401 - registers the ids
+from gild_torchrl.data import pointnav_demonstrations
 from gild_torchrl.envs import (
     SPARSE_IDS,
     SPARSE_THRESHOLDS,
@@ -19,7 +20,6 @@ from gild_torchrl.envs import (
     PointNavEnv,
     SparseRewardWrapper,
     make_env,
-    pointnav_demonstrations,
     random_success_rate,
     sparse_threshold,
 )

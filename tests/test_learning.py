@@ -17,7 +17,6 @@ evaluation return of GILD falls back to RL's, while RL+IL keeps the detour: see 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -42,15 +41,11 @@ BUDGET = [
 
 
 def sparse_returns(objective: str, seed: int, tmp_path: Path, extra: list[str]) -> list[float]:
-    sys.path.insert(0, str(ROOT / "recipes"))
-    try:
-        import gild_utils
-    finally:
-        sys.path.remove(str(ROOT / "recipes"))
+    from gild_torchrl import training
     run_dir = tmp_path / f"{objective}_{seed}"
     with initialize_config_dir(config_dir=str(ROOT / "recipes" / "config"), version_base="1.3"):
         cfg = compose("td3_gild", [*BUDGET, f"seed={seed}", f"loss.objective={objective}", f"run_dir={run_dir}", *extra])
-    gild_utils.train(cfg)
+    training.train(cfg)
     rows = (run_dir / "eval.csv").read_text().splitlines()[1:]
     return [float(row.split(",")[4]) for row in rows]
 

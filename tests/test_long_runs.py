@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from gild_torchrl import training
 import torch
 from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -18,39 +18,30 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "recipes" / "config"
 
 
-@pytest.fixture(scope="module")
-def gild_utils():
-    sys.path.insert(0, str(ROOT / "recipes"))
-    import gild_utils
-
-    yield gild_utils
-    sys.path.remove(str(ROOT / "recipes"))
-
-
 @pytest.mark.parametrize("frames", [60_000, 300_000])
 @pytest.mark.parametrize("setting", ["gild", "gild_bc_first_reward", "il_warm_start"])
 @pytest.mark.parametrize("algorithm, actor_updates", [("td3", 5_000), ("sac", 10_000), ("ddpg", 10_000)])
-def test_named_settings_guide_for_the_papers_1e4_gradient_updates_at_any_budget(gild_utils, frames, setting, algorithm, actor_updates):
+def test_named_settings_guide_for_the_papers_1e4_gradient_updates_at_any_budget(frames, setting, algorithm, actor_updates):
     from gild_torchrl.envs import make_env
 
     with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
         cfg = compose("study", [f"setting={setting}", f"algorithm={algorithm}", f"collector.total_frames={frames}",
                                 "env.name=PointNav", "network.hidden_sizes=[8]", "loss.bc_fit_steps=1", "run_dir=unused"])
-    gild_utils.check_config(cfg)
+    training.check_config(cfg)
     env = make_env("PointNav")
-    demos = gild_utils.make_demonstrations(cfg, env)
-    loss = gild_utils.make_loss_module(cfg, env, demos)
+    demos = training.make_demonstrations(cfg, env)
+    loss = training.make_loss_module(cfg, env, demos)
     env.close()
     assert loss.warm_start_updates == actor_updates
     # a fraction of the run stays available, and then depends on the budget
     with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
         fractional = compose("study", [f"setting={setting}", f"algorithm={algorithm}", f"collector.total_frames={frames}",
                                        "loss.warm_start=0.01", "run_dir=unused"])
-    assert gild_utils.warm_start_setting(fractional) == 0.01
+    assert training.warm_start_setting(fractional) == 0.01
     expected = round(0.01 * (frames - 10_000) / (2 if algorithm == "td3" else 1))
     from gild_torchrl.objectives import resolve_warm_start
 
-    assert resolve_warm_start(0.01, gild_utils.total_updates(fractional), 2 if algorithm == "td3" else 1) == expected
+    assert resolve_warm_start(0.01, training.total_updates(fractional), 2 if algorithm == "td3" else 1) == expected
 
 
 def test_the_earlier_presets_keep_the_warm_start_they_were_made_with():
@@ -116,11 +107,7 @@ def _finished_run(root: Path, frames: int) -> Path:
 def test_a_finished_run_is_extended_only_to_a_larger_budget_from_a_kept_checkpoint(tmp_path, capsys, has_checkpoint, budget, extends, says):
     from omegaconf import OmegaConf
 
-    sys.path.insert(0, str(ROOT / "recipes"))
-    try:
-        import study
-    finally:
-        sys.path.remove(str(ROOT / "recipes"))
+    from gild_torchrl.training import study
     cfg = OmegaConf.create({"collector": {"total_frames": budget}, "eval": {"interval": 500}})
     assert study.extends_finished_run(_finished_run(tmp_path, 1000), cfg, has_checkpoint, "a run") == extends
     if says:

@@ -6,7 +6,8 @@ import pytest
 import torch
 from tensordict import TensorDict
 
-from gild_torchrl.modules import GILDNetwork, make_action_spec, make_base_loss
+from gild_torchrl.algorithms import make_base_loss
+from gild_torchrl.modules import GILDNetwork, make_action_spec
 from gild_torchrl.objectives import GILDLoss, ILLoss, MetaCriticLoss, resolve_warm_start
 from gild_torchrl.objectives.behaviour_cloning import behaviour_cloning_loss
 

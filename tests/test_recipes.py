@@ -10,9 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gild_torchrl import training
+from gild_torchrl.objectives import make_batch
 import torch
 from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torchrl.data import LazyTensorStorage, TensorDictReplayBuffer
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes"
@@ -29,15 +32,6 @@ TINY = [
     "demos.pointnav_episodes=3",
     "logger.progress_bar=false",
 ]
-
-
-@pytest.fixture(scope="module")
-def gild_utils():
-    sys.path.insert(0, str(RECIPES))
-    import gild_utils
-
-    yield gild_utils
-    sys.path.remove(str(RECIPES))
 
 
 def compose_config(recipe: str, overrides: list[str]):
@@ -89,10 +83,10 @@ OBJECTIVE_TAGS = {
 
 @pytest.mark.parametrize("algorithm", ["td3", "ddpg", "sac"])
 @pytest.mark.parametrize("objective", ["gild", "il", "meta_critic", "rl"])
-def test_every_recipe_and_objective_runs_and_logs(gild_utils, tmp_path, algorithm, objective):
+def test_every_recipe_and_objective_runs_and_logs(tmp_path, algorithm, objective):
     run_dir = tmp_path / "run"
     cfg = compose_config(f"{algorithm}_gild", [*TINY, f"loss.objective={objective}", "loss.warm_start=null", f"run_dir={run_dir}"])
-    result = gild_utils.train(cfg)
+    result = training.train(cfg)
     assert result["frames"] == 400 and result["updates"] == 200
     rows = read_eval_csv(run_dir)
     assert [int(r["frames"]) for r in rows] == [200, 400]
@@ -103,12 +97,12 @@ def test_every_recipe_and_objective_runs_and_logs(gild_utils, tmp_path, algorith
     assert not missing, f"missing TensorBoard tags: {missing}"
 
 
-def test_gild_diagnostics_are_logged_at_their_own_updates(gild_utils, tmp_path):
+def test_gild_diagnostics_are_logged_at_their_own_updates(tmp_path):
     """A warm start shorter than one collection batch still draws a curve: the diagnostics of
     every ``diagnostics_interval``-th update, at the frame that update belongs to."""
     run_dir = tmp_path / "run"
     overrides = [*TINY, "loss.objective=gild", "loss.warm_start=30", "loss.diagnostics_interval=10", f"run_dir={run_dir}"]
-    gild_utils.train(compose_config("td3_gild", overrides))
+    training.train(compose_config("td3_gild", overrides))
     events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
     events.Reload()
 
@@ -180,7 +174,7 @@ def test_demonstrations_of_another_task_are_rejected(tmp_path):
     assert "error: " in proc.stderr and "pointnav_sized.npy" in proc.stderr.strip().splitlines()[-1]
 
 
-def test_a_non_finite_gradient_skips_only_its_group_and_is_counted(gild_utils):
+def test_a_non_finite_gradient_skips_only_its_group_and_is_counted():
     """A NaN reward poisons the critic's loss: the critic is not stepped, the actor and GILD still are."""
     from collections import Counter
 
@@ -190,16 +184,16 @@ def test_a_non_finite_gradient_skips_only_its_group_and_is_counted(gild_utils):
 
     cfg = compose_config("td3_gild", [*TINY, "td3.policy_delay=1"])
     env = make_env("PointNav")
-    demos = gild_utils.make_demonstrations(cfg, env)
-    loss = gild_utils.make_loss_module(cfg, env, demos)
-    optimizers = gild_utils.make_optimizers(cfg, loss)
+    demos = training.make_demonstrations(cfg, env)
+    loss = training.make_loss_module(cfg, env, demos)
+    optimizers = training.make_optimizers(cfg, loss)
     rollout = env.rollout(40, break_when_any_done=False)
     replay = rollout.reshape(-1)
     replay["next", "reward"][3] = float("nan")
-    batch = gild_utils.make_batch(replay, demos.sample(32).select("observation", "action"))
+    batch = make_batch(replay, demos.sample(32).select("observation", "action"))
     groups = {name: [p.detach().clone() for g in opt.param_groups for p in g["params"]] for name, opt in optimizers.items()}
     skipped = Counter()
-    gild_utils.update(loss, optimizers, SoftUpdate(loss.base_loss, tau=0.005), batch, skipped)
+    training.update(loss, optimizers, SoftUpdate(loss.base_loss, tau=0.005), batch, skipped)
     assert skipped == Counter({"critic": 1})
     for name, before in groups.items():
         after = [p for g in optimizers[name].param_groups for p in g["params"]]
@@ -209,16 +203,16 @@ def test_a_non_finite_gradient_skips_only_its_group_and_is_counted(gild_utils):
 
 
 @pytest.mark.parametrize("source", ["demo", "true", "false"])
-def test_the_meta_objective_states_come_from_the_configured_batch(gild_utils, source):
+def test_the_meta_objective_states_come_from_the_configured_batch(source):
     from gild_torchrl.envs import make_env
 
     cfg = compose_config("td3_gild", [*TINY, f"loss.validation_batch={source}"])
     env = make_env("PointNav")
-    demos = gild_utils.make_demonstrations(cfg, env)
-    loss = gild_utils.make_loss_module(cfg, env, demos)
-    replay_buffer = gild_utils.make_replay_buffer(cfg.replay_buffer.batch_size, 400)
+    demos = training.make_demonstrations(cfg, env)
+    loss = training.make_loss_module(cfg, env, demos)
+    replay_buffer = TensorDictReplayBuffer(storage=LazyTensorStorage(400), batch_size=cfg.replay_buffer.batch_size)
     replay_buffer.extend(env.rollout(50, break_when_any_done=False).reshape(-1))
-    batch = gild_utils.sample_batch(loss, replay_buffer, demos, cfg)
+    batch = training.sample_batch(loss, replay_buffer, demos, cfg)
     if source == "false":
         assert "validation" not in batch.keys()  # the loss then uses the replay batch's own states
         return
@@ -232,10 +226,10 @@ def test_the_meta_objective_states_come_from_the_configured_batch(gild_utils, so
         assert not torch.equal(states, batch["demo", "observation"])
 
 
-def test_same_seed_same_config_gives_the_same_run(gild_utils, tmp_path):
+def test_same_seed_same_config_gives_the_same_run(tmp_path):
     def run(name):
         run_dir = tmp_path / name
-        gild_utils.train(compose_config("td3_gild", [*TINY, "seed=4", f"run_dir={run_dir}"]))
+        training.train(compose_config("td3_gild", [*TINY, "seed=4", f"run_dir={run_dir}"]))
         events = EventAccumulator(str(run_dir / "tensorboard"))
         events.Reload()
         losses = {tag: [e.value for e in events.Scalars(tag)] for tag in ("train/loss_actor", "train/loss_qvalue", "train/loss_gild")}

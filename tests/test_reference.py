@@ -8,10 +8,10 @@ benchmark measures the project against, so no speed change can silently change t
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from gild_torchrl import training
 import torch
 from hydra import compose, initialize_config_dir
 from tensordict import TensorDict
@@ -20,15 +20,6 @@ from benchmarks.plain_reference import PLAIN
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 OBS, ACT, HIDDEN, BATCH = 6, 2, (16, 16), 32
-
-
-@pytest.fixture(scope="module")
-def gild_utils():
-    sys.path.insert(0, str(RECIPES))
-    import gild_utils
-
-    yield gild_utils
-    sys.path.remove(str(RECIPES))
 
 
 def trainable_leaves(params, of=None) -> list[torch.Tensor]:
@@ -59,9 +50,10 @@ def float64_reference(algorithm: str, **kwargs):
         torch.set_default_dtype(previous)
 
 
-def project_and_reference(gild_utils, algorithm: str, tune_alpha: bool):
+def project_and_reference(algorithm: str, tune_alpha: bool):
     """The recipe's loss, optimizers and target updater for ``loss.objective=rl``, and the plain update with its weights."""
-    from gild_torchrl.modules import make_action_spec, make_base_loss
+    from gild_torchrl.algorithms import make_base_loss
+    from gild_torchrl.modules import make_action_spec
     from gild_torchrl.objectives import BaseLossWrapper
 
     with initialize_config_dir(config_dir=str(RECIPES / "config"), version_base="1.3"):
@@ -69,7 +61,7 @@ def project_and_reference(gild_utils, algorithm: str, tune_alpha: bool):
     torch.manual_seed(0)
     base = make_base_loss(algorithm, OBS, make_action_spec(ACT), num_cells=HIDDEN, fixed_alpha=not tune_alpha)
     loss = BaseLossWrapper(base, policy_delay=cfg.td3.policy_delay if algorithm == "td3" else 1).double()
-    optimizers = gild_utils.make_optimizers(cfg, loss)
+    optimizers = training.make_optimizers(cfg, loss)
     reference = float64_reference(algorithm, **({"tune_alpha": tune_alpha} if algorithm == "sac" else {}))
     actor = trainable_leaves(base.actor_network_params)
     if algorithm == "ddpg":
@@ -86,7 +78,7 @@ def project_and_reference(gild_utils, algorithm: str, tune_alpha: bool):
     if algorithm == "sac":  # TorchRL stores log(alpha_init) rounded to float32 before the loss is cast
         with torch.no_grad():
             reference.log_alpha.copy_(base.log_alpha)
-    return loss, optimizers, gild_utils.make_target_updater(cfg, loss), reference
+    return loss, optimizers, training.make_target_updater(cfg, loss), reference
 
 
 def batch(generator: torch.Generator) -> TensorDict:
@@ -101,14 +93,14 @@ def batch(generator: torch.Generator) -> TensorDict:
 
 
 @pytest.mark.parametrize("algorithm, tune_alpha", [("ddpg", False), ("td3", False), ("sac", False), ("sac", True)])
-def test_the_base_update_is_the_plain_pytorch_update(gild_utils, algorithm, tune_alpha):
-    loss, optimizers, updater, reference = project_and_reference(gild_utils, algorithm, tune_alpha)
+def test_the_base_update_is_the_plain_pytorch_update(algorithm, tune_alpha):
+    loss, optimizers, updater, reference = project_and_reference(algorithm, tune_alpha)
     start = [p.detach().clone() for p in trainable_leaves(loss.base_loss.actor_network_params)]
     g = torch.Generator().manual_seed(1)
     for step in range(10):
         td = batch(g)
         torch.manual_seed(100 + step)
-        gild_utils.update(loss, optimizers, updater, td.clone())
+        training.update(loss, optimizers, updater, td.clone())
         torch.manual_seed(100 + step)
         reference.update(td["observation"], td["action"], td["next", "reward"], td["next", "observation"], td["next", "terminated"])
 

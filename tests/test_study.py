@@ -129,14 +129,10 @@ def test_quick_preset_covers_what_it_promises():
 
 @pytest.mark.parametrize("setting", ["rl", "il", "il_warm_start", "meta_critic", "gild", "gild_bc_first_reward"])
 def test_every_setting_composes_to_a_valid_recipe_config(setting):
-    sys.path.insert(0, str(ROOT / "recipes"))
-    try:
-        import gild_utils
-    finally:
-        sys.path.remove(str(ROOT / "recipes"))
+    from gild_torchrl import training
     with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
         cfg = compose("study", [f"setting={setting}", "run_dir=unused"])
-    gild_utils.check_config(cfg)
+    training.check_config(cfg)
     objective = {"il_warm_start": "il", "gild_bc_first_reward": "gild"}.get(setting, setting)
     assert cfg.loss.objective == objective
 

@@ -18,10 +18,7 @@ import numpy as np
 
 from gild_torchrl.analysis.grid import LAUNCHES_FILE, launch_runs, run_id
 
-#: The files of a run directory, as the recipes write them.
-RUN_FILE = "run.json"  # what the run is: task, algorithm, setting, seed, budget, demonstrator's returns
-EVAL_FILE = "eval.csv"  # one row per evaluation
-RESULT_FILE = "result.json"  # written once the run has finished; its presence marks the run as done
+from gild_torchrl.training.run_dir import EVAL_FILE, RESULT_FILE, RUN_FILE, TENSORBOARD_DIR  # the files a run writes
 
 
 @dataclass
@@ -83,7 +80,7 @@ class Run:
 
         if self._events is None:
             self._events = {}
-            directory = self.path / "tensorboard"
+            directory = self.path / TENSORBOARD_DIR
             if directory.is_dir():
                 accumulator = EventAccumulator(str(directory), size_guidance={"scalars": 0})
                 accumulator.Reload()

@@ -31,6 +31,8 @@ from tensordict.utils import NestedKey
 from torchrl.data import TensorDictReplayBuffer, TensorStorage
 from torchrl.data.replay_buffers.samplers import RandomSampler
 
+from gild_torchrl.tasks import base_task_id
+
 __all__ = ["Demonstrations", "DemonstrationError", "MissingDemonstrationError", "bundled", "BUNDLED_DIR"]
 
 FORMAT_NAME = "gild_torchrl.demonstrations"
@@ -713,8 +715,6 @@ def bundled(task_name: str) -> Path:
 
     Raises :class:`MissingDemonstrationError` listing the available sets when there is none.
     """
-    from gild_torchrl.envs.sparse import base_task_id
-
     name = base_task_id(task_name)
     path = BUNDLED_DIR / name
     if not (path / META_FILE).is_file():

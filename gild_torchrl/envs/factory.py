@@ -9,11 +9,11 @@ from torchrl.envs import Compose, DoubleToFloat, EnvBase, RewardSum, StepCounter
 from torchrl.envs.libs.gym import GymEnv, GymWrapper, default_info_dict_reader, set_gym_backend
 
 from gild_torchrl.envs.pointnav import PointNavEnv
-from gild_torchrl.envs.sparse import SPARSE_IDS, SPARSE_THRESHOLDS, SparseRewardWrapper, base_task_id
+from gild_torchrl.envs.sparse import SparseRewardWrapper
+from gild_torchrl.tasks import POINTNAV_NAMES, SPARSE_IDS, SPARSE_THRESHOLDS, base_task_id
 
 __all__ = ["make_env", "EpisodeSum", "POINTNAV_NAMES", "INFO_KEYS"]
 
-POINTNAV_NAMES = ("PointNav", "PointNav-v0")
 #: Info entries every env of this package writes next to the reward (under "next").
 INFO_KEYS = ("dense_reward", "sparse_reward", "x_position")
 

@@ -30,7 +30,7 @@ from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
-__all__ = ["PointNavEnv", "DetourDemonstrator", "pointnav_demonstrations", "random_success_rate"]
+__all__ = ["PointNavEnv", "DetourDemonstrator", "random_success_rate"]
 
 
 class PointNavEnv(EnvBase):
@@ -193,48 +193,6 @@ class DetourDemonstrator:
             action = action + self.noise * torch.randn(action.shape, generator=self.generator, device=action.device)
         tensordict.set("action", action.clamp(-1.0, 1.0))
         return tensordict
-
-
-def pointnav_demonstrations(
-    num_episodes: int = 10,
-    seed: int = 0,
-    noise: float = 0.3,
-    max_steps: int = 100,
-    only_successful: bool = True,
-):
-    """Roll out ``num_episodes`` detour episodes and return them as :class:`~gild_torchrl.data.Demonstrations`.
-
-    With ``only_successful`` (the default) failed episodes (rare) are replaced by new ones, since a
-    demonstrator that never arrives shows nothing.
-    """
-    from gild_torchrl.data import Demonstrations
-
-    gen = torch.Generator().manual_seed(seed)
-    policy = DetourDemonstrator(noise=noise, generator=gen)
-    episodes = []
-    returns, dense_returns = [], []
-    attempt = 0
-    while len(episodes) < num_episodes:
-        if attempt > 10 * num_episodes + 10:
-            raise RuntimeError(f"pointnav_demonstrations: the demonstrator failed too often (noise={noise})")
-        env = PointNavEnv(max_steps=max_steps, seed=seed * 100003 + attempt)
-        attempt += 1
-        traj = env.rollout(max_steps, policy, break_when_any_done=True)
-        ret = float(traj["next", "reward"].sum())
-        if only_successful and not bool(traj["next", "terminated"].any()):
-            continue
-        episodes.append(traj)
-        returns.append(ret)
-        dense_returns.append(float(traj["next", "dense_reward"].sum()))
-    return Demonstrations.from_episodes(
-        episodes,
-        task="PointNav",
-        returns=returns,
-        extra_meta={
-            "dense_returns": dense_returns,
-            "provenance": f"gild_torchrl.envs.pointnav.DetourDemonstrator(noise={noise}), seed={seed}",
-        },
-    )
 
 
 @torch.no_grad()

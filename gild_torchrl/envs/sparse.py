@@ -3,9 +3,10 @@
 The training reward of a step is the task's dense reward when the agent's x position after the
 step is more than ``threshold`` beyond the model's nominal initial x (``x0``), and 0 otherwise.
 The gate is evaluated on every step, so falling back behind the line gives 0 again.
-This module only imports Gymnasium, so that registering the ids stays cheap; the ids are
-registered when :mod:`gild_torchrl.envs` (or :mod:`gild_torchrl`) is imported, which also happens
-in the workers that torchrl starts with ``spawn``.
+The task table (ids and thresholds) lives in :mod:`gild_torchrl.tasks` and is re-exported here.
+This module only imports Gymnasium and that table, so that registering the ids stays cheap; the
+ids are registered when :mod:`gild_torchrl.envs` (or :mod:`gild_torchrl`) is imported, which also
+happens in the workers that torchrl starts with ``spawn``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import load_env_creator
 
+from gild_torchrl.tasks import SPARSE_IDS, SPARSE_THRESHOLDS, base_task_id, sparse_threshold
+
 __all__ = [
     "SPARSE_THRESHOLDS",
     "SPARSE_IDS",
@@ -25,38 +28,6 @@ __all__ = [
     "sparse_threshold",
     "base_task_id",
 ]
-
-#: Gate thresholds of the paper's four tasks, keyed by the dense Gymnasium id.
-SPARSE_THRESHOLDS: dict[str, float] = {
-    "Hopper-v5": 1.0,
-    "Walker2d-v5": 1.0,
-    "HalfCheetah-v5": 2.0,
-    "Ant-v5": 1.0,
-}
-
-#: Registered sparse id -> dense Gymnasium id.
-SPARSE_IDS: dict[str, str] = {f"Sparse{base}": base for base in SPARSE_THRESHOLDS}
-
-
-def base_task_id(name: str) -> str:
-    """Return the dense Gymnasium id of ``name`` ("SparseHopper-v5" -> "Hopper-v5")."""
-    return SPARSE_IDS.get(name, name)
-
-
-def sparse_threshold(name: str) -> float:
-    """Return the gate threshold of a task given by its dense or sparse id.
-
-    Raises a ``KeyError`` naming the known tasks when ``name`` has no default threshold
-    (pass an explicit threshold to :func:`~gild_torchrl.envs.make_env` for other tasks).
-    """
-    base = base_task_id(name)
-    if base not in SPARSE_THRESHOLDS:
-        raise KeyError(
-            f"no default sparse threshold for task {name!r}; known tasks are "
-            f"{sorted(SPARSE_THRESHOLDS)} (pass threshold=... explicitly for other tasks)"
-        )
-    return SPARSE_THRESHOLDS[base]
-
 
 class SparseRewardWrapper(gym.Wrapper):
     """Gate a locomotion task's dense reward on the distance travelled along x.

@@ -2,22 +2,24 @@
 
 from gild_torchrl.modules.learned_loss import GILDNetwork, LearnedLossNetwork, MetaCriticNetwork
 from gild_torchrl.modules.models import (
-    ALGORITHMS,
     make_action_spec,
-    make_base_loss,
+    make_ddpg_loss,
     make_deterministic_actor,
     make_qvalue,
+    make_sac_loss,
     make_stochastic_actor,
+    make_td3_loss,
 )
 
 __all__ = [
-    "ALGORITHMS",
     "GILDNetwork",
     "LearnedLossNetwork",
     "MetaCriticNetwork",
     "make_action_spec",
-    "make_base_loss",
+    "make_ddpg_loss",
     "make_deterministic_actor",
     "make_qvalue",
+    "make_sac_loss",
     "make_stochastic_actor",
+    "make_td3_loss",
 ]

@@ -8,17 +8,13 @@ and SAC and a single one for DDPG.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import torch
 from tensordict.nn import NormalParamExtractor, TensorDictModule, TensorDictSequential
 from torch import nn
 from torchrl.data import Bounded
 from torchrl.modules import MLP, ProbabilisticActor, TanhModule, TanhNormal, ValueOperator
-from torchrl.objectives import DDPGLoss, LossModule, SACLoss, TD3Loss
-
-ALGORITHMS = ("ddpg", "td3", "sac")
-
+from torchrl.objectives import DDPGLoss, SACLoss, TD3Loss
 
 def make_action_spec(action_dim: int, low: float = -1.0, high: float = 1.0) -> Bounded:
     return Bounded(low=low, high=high, shape=(action_dim,), dtype=torch.float32)
@@ -59,55 +55,48 @@ def make_qvalue(observation_dim: int, action_dim: int, num_cells: Sequence[int] 
     return ValueOperator(mlp, in_keys=["observation", "action"])
 
 
-def make_base_loss(
-    algorithm: Literal["ddpg", "td3", "sac"],
-    observation_dim: int,
-    action_spec: Bounded,
-    *,
-    num_cells: Sequence[int] = (256, 256),
-    gamma: float = 0.99,
-    policy_noise: float = 0.2,
-    noise_clip: float = 0.5,
-    alpha_init: float = 0.2,
-    fixed_alpha: bool = True,
-    deactivate_vmap: bool = False,
-) -> LossModule:
-    """TorchRL's own loss for ``algorithm`` over the paper's networks, with its value estimator set."""
-    action_dim = action_spec.shape[-1]
-    if algorithm == "td3":
-        loss = TD3Loss(
-            make_deterministic_actor(observation_dim, action_spec, num_cells),
-            make_qvalue(observation_dim, action_dim, num_cells),
-            action_spec=action_spec,
-            num_qvalue_nets=2,
-            policy_noise=policy_noise,
-            noise_clip=noise_clip,
-            loss_function="l2",
-            deactivate_vmap=deactivate_vmap,
-        )
-    elif algorithm == "ddpg":
-        loss = DDPGLoss(
-            make_deterministic_actor(observation_dim, action_spec, num_cells),
-            make_qvalue(observation_dim, action_dim, num_cells),
-            loss_function="l2",
-            delay_actor=True,
-            delay_value=True,
-        )
-    elif algorithm == "sac":
-        loss = SACLoss(
-            make_stochastic_actor(observation_dim, action_spec, num_cells),
-            make_qvalue(observation_dim, action_dim, num_cells),
-            num_qvalue_nets=2,
-            loss_function="l2",
-            alpha_init=alpha_init,
-            fixed_alpha=fixed_alpha,
-            action_spec=action_spec,
-            deactivate_vmap=deactivate_vmap,
-        )
-        # SACLoss registers this buffer on first use: make it now, so that the state_dicts of a
-        # fresh and a trained loss have the same keys (checkpoints, resume)
-        loss.target_entropy  # noqa: B018
-    else:
-        raise ValueError(f"algorithm={algorithm!r}; expected one of {ALGORITHMS}.")
-    loss.make_value_estimator(gamma=gamma)
+def make_td3_loss(observation_dim: int, action_spec: Bounded, *, num_cells: Sequence[int] = (256, 256),
+                  policy_noise: float = 0.2, noise_clip: float = 0.5, deactivate_vmap: bool = False, **_: object) -> TD3Loss:
+    """TorchRL's TD3Loss: twin critics, target policy smoothing (noise 0.2 clipped at 0.5)."""
+    return TD3Loss(
+        make_deterministic_actor(observation_dim, action_spec, num_cells),
+        make_qvalue(observation_dim, action_spec.shape[-1], num_cells),
+        action_spec=action_spec,
+        num_qvalue_nets=2,
+        policy_noise=policy_noise,
+        noise_clip=noise_clip,
+        loss_function="l2",
+        deactivate_vmap=deactivate_vmap,
+    )
+
+
+def make_ddpg_loss(observation_dim: int, action_spec: Bounded, *, num_cells: Sequence[int] = (256, 256),
+                   **_: object) -> DDPGLoss:
+    """TorchRL's DDPGLoss: one critic, target actor and critic."""
+    return DDPGLoss(
+        make_deterministic_actor(observation_dim, action_spec, num_cells),
+        make_qvalue(observation_dim, action_spec.shape[-1], num_cells),
+        loss_function="l2",
+        delay_actor=True,
+        delay_value=True,
+    )
+
+
+def make_sac_loss(observation_dim: int, action_spec: Bounded, *, num_cells: Sequence[int] = (256, 256),
+                  alpha_init: float = 0.2, fixed_alpha: bool = True, deactivate_vmap: bool = False,
+                  **_: object) -> SACLoss:
+    """TorchRL's SACLoss (v2: twin Q critics, no V network), temperature fixed or tuned."""
+    loss = SACLoss(
+        make_stochastic_actor(observation_dim, action_spec, num_cells),
+        make_qvalue(observation_dim, action_spec.shape[-1], num_cells),
+        num_qvalue_nets=2,
+        loss_function="l2",
+        alpha_init=alpha_init,
+        fixed_alpha=fixed_alpha,
+        action_spec=action_spec,
+        deactivate_vmap=deactivate_vmap,
+    )
+    # SACLoss registers this buffer on first use: make it now, so that the state_dicts of a
+    # fresh and a trained loss have the same keys (checkpoints, resume)
+    loss.target_entropy  # noqa: B018
     return loss

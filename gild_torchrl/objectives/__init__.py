@@ -6,6 +6,7 @@ from gild_torchrl.objectives.gild import GILDLoss
 from gild_torchrl.objectives.il import ILLoss
 from gild_torchrl.objectives.lookahead import MetaLookaheadLoss
 from gild_torchrl.objectives.meta_critic import MetaCriticLoss
+from gild_torchrl.objectives.registry import OBJECTIVES, Objective, ObjectiveInputs, get_objective, register_objective
 from gild_torchrl.objectives.target_updates import ForeachSoftUpdate
 
 __all__ = [
@@ -16,6 +17,11 @@ __all__ = [
     "ILLoss",
     "MetaCriticLoss",
     "MetaLookaheadLoss",
+    "OBJECTIVES",
+    "Objective",
+    "ObjectiveInputs",
+    "get_objective",
+    "register_objective",
     "make_batch",
     "resolve_warm_start",
 ]

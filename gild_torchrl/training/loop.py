@@ -1,0 +1,244 @@
+"""The training loop: one function that reads top to bottom, like TorchRL's sota scripts.
+
+Collect with the exploration policy, store in the replay buffer, and after the random phase run
+one update per collected frame on a replay batch, a demonstration batch and validation states,
+with GILD (or a baseline) for its warm start and plain RL afterwards; evaluate on the dense task,
+checkpoint, log.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from gild_torchrl.data import DemonstrationError, Demonstrations
+from gild_torchrl.objectives import BaseLossWrapper, MetaLookaheadLoss, get_objective
+from gild_torchrl.training import checkpoint as checkpoints
+from gild_torchrl.training.build import (make_collector, make_demonstrations, make_divergence_batch, make_environment,
+                                         make_exploration_policy, make_loss_module, make_optimizers,
+                                         make_reference_demonstrations, make_replay_buffer, make_target_updater)
+from gild_torchrl.training.config import ConfigError, check_config, command_line_keys
+from gild_torchrl.training.evaluate import evaluate
+from gild_torchrl.training.loggers import close_logger, flush_logger, log_scalars, log_training, logs_diagnostics_per_update, make_logger, split_outputs
+from gild_torchrl.training.run_dir import (EVAL_FILE, RESULT_FILE, EvaluationCSV, Progress, RunDirError, claim_run_dir,
+                                           write_result, write_run_info)
+from gild_torchrl.training.update import sample_batch, update
+
+#: ``(loss_module, evaluation row) -> stop?``: called after every evaluation (collect_demos stops at a target return).
+EvaluationHook = Callable[[BaseLossWrapper, Mapping[str, Any]], bool]
+EVAL_LOGGED = ("dense_return", "sparse_return", "length", "x_final", "demo_action_mse", "demo_nll")
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[str, Any]:
+    """Run one experiment end to end (or continue it from its checkpoint); returns the last evaluation and totals."""
+    check_config(cfg)
+    torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    run_dir = Path(cfg.run_dir)
+    checkpoint = None
+    if cfg.resume:
+        checkpoint = checkpoints.find(run_dir)
+        if checkpoint is None:
+            raise ConfigError(f"resume={cfg.resume!r}: {run_dir} holds no complete checkpoint to continue from.")
+    else:
+        claim_run_dir(run_dir, overwrite=bool(cfg.get("overwrite", False)))
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    train_env, eval_env = make_environment(cfg)
+    objective = get_objective(cfg.loss.objective)
+    demos = make_demonstrations(cfg, train_env) if objective.uses_demonstrations else None
+    reference = demos if demos is not None else make_reference_demonstrations(cfg, train_env)
+    divergence_batch = make_divergence_batch(cfg, reference)
+    write_run_info(run_dir, run_info(cfg, reference))
+    loss_module = make_loss_module(cfg, train_env, demos)
+    target_updater = make_target_updater(cfg, loss_module)
+    optimizers = make_optimizers(cfg, loss_module)
+    policy = make_exploration_policy(cfg, loss_module, train_env)
+    replay_buffer = make_replay_buffer(cfg)
+    progress = Progress(next_eval=cfg.eval.interval, next_checkpoint=cfg.checkpoint.interval)
+    restored = None
+    if checkpoint is not None:
+        try:
+            restored = checkpoints.load(checkpoint, cfg, loss_module, optimizers, replay_buffer)
+        except ValueError as err:
+            raise ConfigError(f"resume={cfg.resume!r}: {err}") from None
+        progress = restored.progress
+    frames = progress.frames
+    if frames >= cfg.collector.total_frames:
+        print(f"{run_dir} already finished at {frames} frames; nothing to resume "
+              f"(give a larger collector.total_frames to continue it).")
+        return {"frames": frames, "updates": progress.updates, "wall_time": 0.0}
+    if checkpoint is not None:
+        (run_dir / RESULT_FILE).unlink(missing_ok=True)  # a finished run continued to a larger budget is unfinished again
+    collector = make_collector(cfg, train_env, policy, collected_frames=frames)
+    if restored is not None and not checkpoints.resume_collection(restored, collector, (train_env, eval_env),
+                                                                   seed=int(cfg.env.seed)):
+        print(f"{checkpoint}: written before collection states were saved; the envs are reseeded, "
+              f"so this resume does not repeat the uninterrupted run exactly.")
+    skipped = Counter(progress.skipped)  # updates not applied to a group because its gradient was not finite
+    logger = make_logger(cfg, run_dir, resume_frames=frames if checkpoint is not None else None)
+    evaluations = EvaluationCSV(run_dir / EVAL_FILE, keep_until=frames if checkpoint is not None else None)
+    if getattr(loss_module, "bc_fit_metrics", None):
+        log_scalars(logger, {f"gild/{k}": v for k, v in loss_module.bc_fit_metrics.items()}, step=0)
+
+    start = time.perf_counter()
+    earlier_wall_time = progress.wall_time  # of the launches before a resume
+    updates_per_batch = int(cfg.collector.frames_per_batch * cfg.optim.utd_ratio)
+    last_eval: dict[str, Any] = {}
+    stopped = "budget"
+    timers = dict.fromkeys(("collect", "sample", "update", "eval", "log", "checkpoint"), 0.0)
+    bar = tqdm(total=cfg.collector.total_frames, initial=frames, desc=f"{cfg.algorithm}+{cfg.loss.objective}",
+               disable=not cfg.logger.progress_bar, unit="frames", file=sys.stdout, mininterval=2.0)
+    diagnostics_per_update = logs_diagnostics_per_update(loss_module)
+    tick = time.perf_counter()
+    for data in collector:
+        timers["collect"] += time.perf_counter() - tick
+        tick = time.perf_counter()
+        data = data.reshape(-1)
+        replay_buffer.extend(data)
+        frames += data.numel()
+        progress.rewarded += int((data.get(("next", "reward")) != 0).sum())
+        if progress.rewarded and progress.first_reward_frame is None:
+            progress.first_reward_frame = frames
+        if progress.rewarded and isinstance(loss_module, MetaLookaheadLoss) and not loss_module.meta_started:
+            loss_module.start_meta_learning()  # meta_start=first_reward waits for this
+        timers["sample"] += time.perf_counter() - tick
+
+        out = {}  # the latest value of every loss and diagnostic this batch produced
+        if frames > cfg.collector.init_random_frames:  # the random phase is over
+            for i in range(updates_per_batch):
+                tick = time.perf_counter()
+                batch = sample_batch(loss_module, replay_buffer, demos, cfg)
+                timers["sample"] += time.perf_counter() - tick
+                tick = time.perf_counter()
+                result = update(loss_module, optimizers, target_updater, batch, skipped).detach()
+                out.update(result.items())
+                progress.updates += 1
+                timers["update"] += time.perf_counter() - tick
+                if diagnostics_per_update and "meta_step" in result and loss_module.diagnostics_due:
+                    # a guided update's diagnostics, at its frame: the batch's updates spread evenly over its frames
+                    step = frames - data.numel() + math.ceil((i + 1) * data.numel() / updates_per_batch)
+                    log_scalars(logger, split_outputs(result)[1], step)
+        collector.update_policy_weights_()
+
+        tick = time.perf_counter()
+        out.update({f"nonfinite_skips_{name}": torch.tensor(float(skipped[name])) for name in optimizers})
+        log_training(logger, data, out, loss_module, frames, progress, timers, start)
+        timers["log"] += time.perf_counter() - tick
+        done = frames >= cfg.collector.total_frames
+        if frames >= progress.next_eval or done:
+            tick = time.perf_counter()
+            last_eval = evaluate(loss_module.base_loss.actor_network, eval_env, cfg.eval.episodes)
+            if divergence_batch is not None:
+                last_eval.update(loss_module.demonstration_divergence(divergence_batch))
+            timers["eval"] += time.perf_counter() - tick
+            row = {"frames": frames, "updates": progress.updates, "wall_time": round(time.perf_counter() - start, 2), **last_eval}
+            evaluations.append(row)
+            log_scalars(logger, {f"eval/{k}": last_eval[k] for k in EVAL_LOGGED if k in last_eval}, frames)
+            bar.set_postfix(dense=f"{last_eval['dense_return']:.1f}", sparse=f"{last_eval['sparse_return']:.1f}")
+            while progress.next_eval <= frames:
+                progress.next_eval += cfg.eval.interval
+            if on_evaluation is not None and on_evaluation(loss_module, row):
+                stopped, done = "target", True
+        if cfg.checkpoint.interval and (frames >= progress.next_checkpoint or done):
+            while progress.next_checkpoint <= frames:
+                progress.next_checkpoint += cfg.checkpoint.interval
+            progress.frames, progress.skipped = frames, dict(skipped)
+            progress.wall_time = earlier_wall_time + time.perf_counter() - start
+            flush_logger(logger)
+            timers["checkpoint"] += checkpoints.save(run_dir, cfg, loss_module, optimizers, replay_buffer, progress,
+                                                     collector=collector, envs=(train_env, eval_env))
+        bar.update(data.numel())
+        if done:
+            break
+        tick = time.perf_counter()
+    bar.close()
+    collector.shutdown()
+    train_env.close()
+    eval_env.close()
+    close_logger(logger)
+    wall_time = time.perf_counter() - start
+    result = {**last_eval, "frames": frames, "updates": progress.updates, "wall_time": wall_time,
+              "total_wall_time": earlier_wall_time + wall_time, "stopped": stopped,
+              "first_reward_frame": progress.first_reward_frame, **timers}
+    write_result(run_dir, result)
+    if not cfg.checkpoint.get("keep_final", True):
+        shutil.rmtree(run_dir / checkpoints.CHECKPOINT_DIRS[0], ignore_errors=True)  # studies keep results, not replay buffers
+    return result
+
+
+def run_info(cfg: DictConfig, demos: Demonstrations | None) -> dict[str, Any]:
+    """What ``run.json`` says the run is: task, algorithm, setting, seed, budget, the demonstrator's returns."""
+    meta = demos.meta if demos is not None else {}
+    dense = meta.get("dense_returns") or meta.get("returns")  # PointNav's "returns" are its sparse ones
+    sparse = meta.get("sparse_returns") or (meta.get("returns") if "dense_returns" in meta else None)
+    return {
+        "task": cfg.env.name,
+        "algorithm": cfg.algorithm,
+        "setting": cfg.get("setting") or cfg.loss.objective,
+        "objective": cfg.loss.objective,
+        "seed": int(cfg.seed),
+        "total_frames": int(cfg.collector.total_frames),
+        "eval_interval": int(cfg.eval.interval),
+        "demonstrator_dense_return": float(np.mean(dense)) if dense else None,
+        "demonstrator_sparse_return": float(np.mean(sparse)) if sparse else None,
+    }
+
+
+def resume_config(cfg: DictConfig, extend_to: int | None = None) -> DictConfig:
+    """The configuration a ``resume=<run dir>`` run continues with: the one stored in its checkpoint,
+    with a new budget when ``extend_to`` (or ``collector.total_frames`` on the command line) gives one;
+    settings added since the checkpoint was written take their defaults."""
+    path = checkpoints.find(Path(cfg.resume))
+    if path is None:
+        raise ConfigError(f"resume={cfg.resume!r} holds no complete checkpoint to continue from.")
+    stored = checkpoints.read_config(path)
+    if stored.algorithm != cfg.algorithm:
+        raise ConfigError(f"resume={cfg.resume!r} holds a {stored.algorithm} run; this recipe runs {cfg.algorithm}.")
+    if extend_to is None and "collector.total_frames" in command_line_keys():
+        extend_to = cfg.collector.total_frames
+    if extend_to is not None:
+        stored.collector.total_frames = int(extend_to)
+    stored = OmegaConf.merge(OmegaConf.create(OmegaConf.to_container(cfg, resolve=False)), stored)
+    stored.resume = cfg.resume
+    return stored
+
+
+def run(cfg: DictConfig, extend_to: int | None = None, on_evaluation: EvaluationHook | None = None) -> dict[str, Any]:
+    """A recipe's body: train, and turn the errors a user can fix into one sentence and exit code 2.
+
+    With ``resume=<run dir>`` the run continues with the configuration stored in its checkpoint.
+    ``collector.total_frames`` given on the command line with ``resume`` (or ``extend_to``, as the
+    studies pass it) sets a new budget: a finished run whose final checkpoint was kept continues
+    to it, its curves, counters and warm start carrying on.
+    """
+    try:
+        if cfg.resume:
+            cfg = resume_config(cfg, extend_to)
+        result = train(cfg, on_evaluation=on_evaluation)
+    except (ConfigError, DemonstrationError, RunDirError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"done: {result['frames']} frames, {result['updates']} updates in {result['wall_time']:.0f}s; "
+          f"last evaluation dense {result.get('dense_return', float('nan')):.1f}, "
+          f"sparse {result.get('sparse_return', float('nan')):.1f}; run directory {cfg.run_dir}")
+    return result

@@ -1,0 +1,106 @@
+"""A new objective and a new base algorithm are each one registration, made here in the test file
+alone, and run through a recipe's run: the config checks, the builders, the schedule, the logging
+and the run directory read them from their tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from gild_torchrl import training
+from gild_torchrl.algorithms import ALGORITHMS, Algorithm, register_algorithm
+from gild_torchrl.modules.models import make_td3_loss
+from gild_torchrl.objectives import OBJECTIVES, BaseLossWrapper, Objective, register_objective
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["env.name=PointNav", "collector.total_frames=400", "collector.init_random_frames=200",
+        "collector.frames_per_batch=100", "eval.interval=200", "eval.episodes=2", "network.hidden_sizes=[16,16]",
+        "replay_buffer.batch_size=32", "demos.batch_size=32", "demos.pointnav_episodes=3", "logger.progress_bar=false"]
+
+
+class ActionNormLoss(BaseLossWrapper):
+    """A toy guide: the actor's loss plus ``coeff`` times the squared norm of its actions."""
+
+    has_guide = True
+
+    def __init__(self, base_loss, *, coeff: float, **schedule) -> None:
+        super().__init__(base_loss, **schedule)
+        self.coeff = coeff
+        self.prepared = False
+
+    def _guided_update(self, tensordict):
+        out = self._base_forward(tensordict, self.adapter.forward)
+        action, _ = self.adapter.policy(self._replay_batch(tensordict), self.adapter.actor_params)
+        penalty = action.pow(2).sum(-1).mean()
+        out["loss_actor"] = out["loss_actor"] + self.coeff * penalty
+        out["action_norm"] = penalty.detach()
+        return out
+
+
+def prepare(loss, demos, options) -> None:
+    loss.prepared = demos is None  # it reads no demonstrations, so the run gives it none
+
+
+@pytest.fixture
+def toy_objective():
+    register_objective(Objective("action_norm", ActionNormLoss,
+                                 lambda i: ActionNormLoss(i.base_loss, coeff=i.options.get("coeff", 0.1), **i.schedule),
+                                 default_warm_start=30, prepare=prepare))
+    yield
+    del OBJECTIVES["action_norm"]
+
+
+@pytest.fixture
+def toy_algorithm():
+    register_algorithm(Algorithm("td3_delay3", make_td3_loss, policy_delay=lambda cfg: 3))
+    yield
+    del ALGORITHMS["td3_delay3"]
+
+
+def run_recipe(run_dir: Path, *overrides: str):
+    """The body of recipes/td3_gild.py (``training.run``) on a config composed from the recipes' YAML."""
+    with initialize_config_dir(config_dir=str(ROOT / "recipes" / "config"), version_base="1.3"):
+        cfg = compose("td3_gild", [*TINY, f"run_dir={run_dir}", *overrides])
+    seen = {}
+    training.run(cfg, on_evaluation=lambda loss, row: bool(seen.update(loss=loss)))
+    return seen["loss"]
+
+
+def test_a_registered_objective_runs_through_a_recipe(tmp_path, toy_objective):
+    loss = run_recipe(tmp_path / "run", "loss.objective=action_norm", "+loss.coeff=0.5")
+    assert isinstance(loss, ActionNormLoss) and loss.coeff == 0.5 and loss.prepared
+    # its default warm start (30 actor updates of TD3's 100 = 200 updates / policy delay 2), then plain RL
+    assert loss.warm_start_updates == 30 and loss.num_guided_updates == 30 and loss.num_updates == 200
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    assert {"gild/action_norm", "train/loss_actor", "gild/guided_updates"} <= set(events.Tags()["scalars"])
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["objective"] == "action_norm"
+    with pytest.raises(SystemExit):  # another name is still refused, now listing the new one
+        run_recipe(tmp_path / "bad", "loss.objective=unknown")
+
+
+def test_an_unknown_objective_lists_the_registered_ones(toy_objective):
+    with initialize_config_dir(config_dir=str(ROOT / "recipes" / "config"), version_base="1.3"):
+        cfg = compose("td3_gild", ["loss.objective=unknown", "run_dir=unused"])
+    with pytest.raises(training.ConfigError, match=r"loss.objective='unknown'; expected one of \('gild', 'il', 'meta_critic', 'rl', 'action_norm'\)"):
+        training.check_config(cfg)
+
+
+def test_a_registered_base_algorithm_runs_through_a_recipe(tmp_path, toy_algorithm):
+    loss = run_recipe(tmp_path / "run", "algorithm=td3_delay3", "loss.objective=gild")
+    assert loss.policy_delay == 3 and loss.num_updates == 200
+    # GILD's 1% of 200 updates in actor updates of a delay of 3: max(1, round(0.67)), then plain RL
+    assert loss.warm_start_updates == 1 and loss.num_guided_updates == 1
+    assert loss.base_loss.policy_noise == 0.2  # make_td3_loss's default: the toy declares no options
+    groups = ALGORITHMS["td3_delay3"].parameter_groups(loss.base_loss)
+    assert set(groups) == {"actor", "critic"}
+    actor, critic = ({id(p) for p in groups[name]} for name in ("actor", "critic"))
+    trainable = {id(p) for p in loss.base_loss.parameters() if p.requires_grad}
+    assert not actor & critic and actor | critic == trainable  # every trainable parameter in exactly one optimiser
+    assert actor == {id(p) for p in loss.base_loss.actor_network_params.values(True, True) if p.requires_grad}
+    assert all(torch.isfinite(p).all() for p in loss.parameters())
