@@ -61,7 +61,7 @@ def test_a_killed_and_resumed_run_repeats_the_uninterrupted_run(tmp_path, task):
     with pytest.raises(Killed):
         training.train(config(task, killed), on_evaluation=kill_after_the_checkpoint)
     assert max(int(r["frames"]) for r in eval_rows(killed)) > checkpoint_frames
-    training.run(training.resume_config(config(task, killed, f"resume={killed}")))
+    training.run(config(task, killed, f"resume={killed}"))
 
     assert eval_rows(killed) == eval_rows(whole)
     logged, expected = scalars(killed), scalars(whole)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from gild_torchrl.analysis import analyse, load_study
 from gild_torchrl.analysis.grid import launch_runs
@@ -127,14 +128,31 @@ def test_quick_preset_covers_what_it_promises():
     assert {r.split("/")[2] for r in hopper} == {"rl", "il", "gild"}
 
 
-@pytest.mark.parametrize("setting", ["rl", "il", "il_warm_start", "meta_critic", "gild", "gild_bc_first_reward"])
+SETTINGS = sorted(p.stem for p in (CONFIG / "setting").glob("*.yaml"))
+#: What each setting is, beside its objective (the settings a preset sweeps; the rest are the base ones).
+SETTING_VALUES = {
+    "il_warm_start": ("il", {"loss.warm_start": "paper"}),
+    "gild_bc_first_reward": ("gild", {"loss.gild_init": "bc", "loss.meta_start": "first_reward"}),
+    "gild_q_value": ("gild", {"loss.meta_objective": "q_value", "loss.warm_start": "paper"}),
+    "gild_ws5k": ("gild", {"loss.warm_start": 2500}),
+    "gild_ws20k": ("gild", {"loss.warm_start": 10_000}),
+    "gild_ws50k": ("gild", {"loss.warm_start": 25_000}),
+    "il_noisy_demos": ("il", {"demos.action_noise": 0.3, "loss.warm_start": None}),
+    "il_negated_demos": ("il", {"demos.negate_actions": True}),
+    "gild_bc_first_reward_noisy_demos": ("gild", {"demos.action_noise": 0.3, "loss.gild_init": "bc"}),
+    "gild_bc_first_reward_negated_demos": ("gild", {"demos.negate_actions": True, "loss.meta_start": "first_reward"}),
+}
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
 def test_every_setting_composes_to_a_valid_recipe_config(setting):
     from gild_torchrl import training
     with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
         cfg = compose("study", [f"setting={setting}", "run_dir=unused"])
     training.check_config(cfg)
-    objective = {"il_warm_start": "il", "gild_bc_first_reward": "gild"}.get(setting, setting)
+    objective, values = SETTING_VALUES.get(setting, (setting, {}))
     assert cfg.loss.objective == objective
+    assert {key: OmegaConf.select(cfg, key) for key in values} == values
 
 
 def test_submitit_runs_a_study_job_in_a_fresh_process(tmp_path):
@@ -143,3 +161,27 @@ def test_submitit_runs_a_study_job_in_a_fresh_process(tmp_path):
     run_dir = tmp_path / "study" / "PointNav" / "td3" / "rl" / "seed0"
     assert (run_dir / "result.json").is_file()
     assert list((tmp_path / "study" / ".submitit").rglob("*_log.out"))
+
+
+@pytest.mark.parametrize("preset, task, algorithm, settings", [
+    ("meta_objective", "HalfCheetah-v5", "td3", {"gild", "gild_q_value"}),
+    ("warm_start_timing", "Hopper-v5", "td3", {"gild_ws5k", "gild", "gild_ws20k", "gild_ws50k"}),
+    ("behaviour_divergence", "Walker2d-v5", "sac", {"il", "gild"}),
+    ("demo_quality", "Hopper-v5", "td3", {"rl", "il", "il_noisy_demos", "il_negated_demos", "gild_bc_first_reward",
+                                          "gild_bc_first_reward_noisy_demos", "gild_bc_first_reward_negated_demos"}),
+])
+def test_the_paper_experiment_presets_cover_what_they_promise(preset, task, algorithm, settings):
+    from gild_torchrl import training
+    with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
+        cfg = compose("study", [f"study={preset}"], return_hydra_config=True)
+    runs = launch_runs(cfg)
+    assert set(runs) == {f"{task}/{algorithm}/{s}/seed{seed}" for s in settings for seed in (0, 1)}
+    (cell,) = OmegaConf.to_container(cfg.study.cells)
+    assert cell["set"]["collector.total_frames"] == 100_000 and cell["set"]["eval.interval"] == 5000
+    assert cell["set"]["eval.episodes"] == 10 and cell["set"].get("eval.behaviour_kl", False) == (preset == "behaviour_divergence")
+    for setting in settings:  # each run's config passes the checks (the KL needs SAC's stochastic actor)
+        with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
+            run_cfg = compose("study", [f"study={preset}", f"setting={setting}", f"env.name={task}",
+                                        f"algorithm={algorithm}", "run_dir=unused"])
+        OmegaConf.update(run_cfg, "eval.behaviour_kl", cell["set"].get("eval.behaviour_kl", False))
+        training.check_config(run_cfg)

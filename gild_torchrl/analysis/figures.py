@@ -17,6 +17,10 @@ from gild_torchrl.analysis.table import SETTING_ORDER, group_runs, scored_runs
 LABELS = {
     "rl": "RL", "il": "RL+IL", "il_warm_start": "RL+IL (1% warm start)", "meta_critic": "Meta-Critic",
     "gild": "GILD", "gild_bc_first_reward": "GILD (BC init, meta from 1st reward)",
+    "gild_q_value": "GILD (mean-Q meta-loss)", "gild_ws5k": "GILD (0.5% warm start)", "gild_ws20k": "GILD (2% warm start)",
+    "gild_ws50k": "GILD (5% warm start)", "il_noisy_demos": "RL+IL (noisy demos)", "il_negated_demos": "RL+IL (negated demos)",
+    "gild_bc_first_reward_noisy_demos": "GILD BC-first (noisy demos)",
+    "gild_bc_first_reward_negated_demos": "GILD BC-first (negated demos)",
 }
 ALGORITHM_LABELS = {"ddpg": "DDPG", "td3": "TD3", "sac": "SAC"}
 
@@ -99,7 +103,8 @@ def plot_divergence(runs: list[Run], out_dir: Path) -> list[Path]:
     """How far each policy's actions are from the demonstrated ones on the demonstration states.
 
     Action MSE (deterministic action vs demonstrated action) for every algorithm; for SAC also
-    the negative log-likelihood of the demonstrated actions. Mean over seeds, thin lines per seed.
+    the negative log-likelihood of the demonstrated actions and, when the runs measured it, the KL
+    divergence from the fitted behaviour policy. Mean over seeds, thin lines per seed.
     """
     plt = _pyplot()
     panels = {k: v for k, v in _panels(runs).items()
@@ -109,6 +114,8 @@ def plot_divergence(runs: list[Run], out_dir: Path) -> list[Path]:
     columns = [("demo_action_mse", "action MSE to the demonstrations")]
     if any(np.isfinite(r.column("demo_nll")).any() for settings in panels.values() for g in settings.values() for r in g):
         columns.append(("demo_nll", "NLL of demonstrated actions (SAC)"))
+    if any(np.isfinite(r.column("demo_kl")).any() for settings in panels.values() for g in settings.values() for r in g):
+        columns.append(("demo_kl", "KL(policy || behaviour policy) (SAC)"))
     fig, axes = plt.subplots(len(panels), len(columns), figsize=(5.8 * len(columns), 3.6 * len(panels)), squeeze=False)
     for row, ((task, algorithm), settings) in enumerate(panels.items()):
         for col, (column, label) in enumerate(columns):

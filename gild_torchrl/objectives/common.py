@@ -11,6 +11,7 @@ from tensordict import TensorDict, TensorDictBase
 from tensordict.utils import NestedKey
 from torchrl.objectives import LossModule
 
+from gild_torchrl.modules.behaviour_policy import tanh_normal_kl
 from gild_torchrl.objectives.adapters import make_adapter
 from gild_torchrl.objectives.batch_checks import MissingBatchError, check_replay, checked_side_batch
 from gild_torchrl.objectives.behaviour_cloning import behaviour_cloning_loss, demonstration_metrics
@@ -235,12 +236,15 @@ class BaseLossWrapper(LossModule):
 
     # -- analysis ------------------------------------------------------------------------
     @torch.no_grad()
-    def demonstration_divergence(self, demonstrations: TensorDictBase) -> dict[str, float]:
+    def demonstration_divergence(self, demonstrations: TensorDictBase, behaviour_policy=None) -> dict[str, float]:
         """How far the actor has drifted from the demonstrator, on the demonstrated states.
 
         ``demo_action_mse``: MSE between the actor's deterministic action (a stochastic policy's
         mode) and the demonstrated action, comparable across DDPG, TD3 and SAC; for a stochastic
-        actor also ``demo_nll``, the negative log-likelihood of the demonstrated actions. It is
+        actor also ``demo_nll``, the negative log-likelihood of the demonstrated actions, and, given
+        a ``behaviour_policy`` fitted to the demonstrations (a TanhNormal policy, see
+        :mod:`gild_torchrl.modules.behaviour_policy`), ``demo_kl``: the mean of
+        ``KL(pi(.|s) || behaviour(.|s))`` over the states, the paper's divergence measure. It is
         the paper's divergence analysis and works for every objective, plain RL included.
         """
         demo_action = demonstrations.get(self.adapter.action_key)
@@ -251,6 +255,9 @@ class BaseLossWrapper(LossModule):
         result = {"demo_action_mse": float(metrics["demo_action_mse"])}
         if distribution is not None:
             result["demo_nll"] = float(metrics["bc_loss"])
+            if behaviour_policy is not None:
+                behaviour = behaviour_policy.get_dist(demonstrations.select(*self.adapter.actor_in_keys))
+                result["demo_kl"] = float(tanh_normal_kl(distribution, behaviour).mean())
         return result
 
     # -- TorchRL plumbing ----------------------------------------------------------------

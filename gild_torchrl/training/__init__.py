@@ -7,6 +7,7 @@ reuse the ``make_*`` builders.
 """
 
 from gild_torchrl.training.build import (
+    make_behaviour_policy,
     make_collector,
     make_demonstrations,
     make_divergence_batch,
@@ -42,6 +43,7 @@ __all__ = [
     "claim_run_dir",
     "command_line_keys",
     "evaluate",
+    "make_behaviour_policy",
     "make_collector",
     "make_demonstrations",
     "make_divergence_batch",

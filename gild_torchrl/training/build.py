@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from omegaconf import DictConfig, OmegaConf
 from tensordict import TensorDictBase
@@ -15,9 +17,12 @@ from gild_torchrl.algorithms import get_algorithm, make_base_loss
 from gild_torchrl.data import (Demonstrations, MissingDemonstrationError, mix, negate_actions, open_demonstrations,
                                subsample_episodes, with_action_noise)
 from gild_torchrl.envs import make_env
+from gild_torchrl.modules import make_stochastic_actor
+from gild_torchrl.modules.behaviour_policy import fit_behaviour_policy
 from gild_torchrl.objectives import BaseLossWrapper, ForeachSoftUpdate, ObjectiveInputs, get_objective
 from gild_torchrl.optim import make_adam, make_meta_optimizer
 from gild_torchrl.training.config import ConfigError, policy_delay, total_updates, warm_start_setting
+from gild_torchrl.training.run_dir import BEHAVIOUR_POLICY_FILE
 
 #: Seeds of the evaluation env are this far from the training env's, so the two never share a stream.
 EVAL_SEED_OFFSET = 10_000
@@ -125,6 +130,29 @@ def make_divergence_batch(cfg: DictConfig, demos: Demonstrations | None) -> Tens
         return None
     order = torch.randperm(len(demos), generator=torch.Generator().manual_seed(0))[:rows]
     return demos.data[order].select("observation", "action").apply(lambda x: x.to(torch.float32))
+
+
+def make_behaviour_policy(cfg: DictConfig, env: EnvBase, demos: Demonstrations | None, run_dir: Path):
+    """``eval.behaviour_kl=true``: a TanhNormal policy of the actor's architecture fitted once to the
+    demonstrations by maximum likelihood (``eval.behaviour_fit_steps`` Adam steps), stored in
+    ``run_dir/behaviour_policy.pt`` and read back from there when the run resumes; else None."""
+    if not cfg.eval.behaviour_kl:
+        return None
+    if demos is None:
+        raise ConfigError(f"eval.behaviour_kl=true needs demonstrations to fit the behaviour policy to; env.name="
+                          f"{cfg.env.name!r} has no bundled set, so give demos.path.")
+    spec, obs_dim = env.action_spec_unbatched, env.observation_spec["observation"].shape[-1]
+    path = run_dir / BEHAVIOUR_POLICY_FILE
+    if path.is_file():
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        policy = make_stochastic_actor(obs_dim, spec, state["num_cells"])
+        policy.load_state_dict(state["policy"])
+        return policy.requires_grad_(False)
+    num_cells = list(cfg.network.hidden_sizes)
+    policy, metrics = fit_behaviour_policy(demos.data.select("observation", "action"), spec, num_cells,
+                                           steps=int(cfg.eval.behaviour_fit_steps), seed=int(cfg.seed))
+    torch.save({"policy": policy.state_dict(), "num_cells": num_cells, "rows": len(demos), **metrics}, path)
+    return policy
 
 
 # ====================================================================

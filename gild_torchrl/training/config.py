@@ -61,6 +61,9 @@ def check_config(cfg: DictConfig) -> None:
         if cfg.loss.objective not in meta_with_demos:
             raise ConfigError(f"loss.validation_batch='demo' needs demonstrations in the meta-objective; expected "
                               f"loss.objective={' or '.join(meta_with_demos)}, got {cfg.loss.objective!r}.")
+    if cfg.eval.behaviour_kl and not get_algorithm(cfg.algorithm).stochastic_actor:
+        raise ConfigError(f"eval.behaviour_kl=true measures the KL of a stochastic actor from the behaviour policy; "
+                          f"algorithm={cfg.algorithm!r} has a deterministic one (expected e.g. algorithm=sac).")
     warm_start = cfg.loss.warm_start
     if warm_start not in (None, "auto", "paper") and (isinstance(warm_start, bool) or not isinstance(warm_start, (int, float))):
         raise ConfigError(f"loss.warm_start={warm_start!r}; expected 'auto', 'paper', null, an int (actor updates) or a fraction.")

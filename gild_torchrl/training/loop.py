@@ -25,7 +25,7 @@ from tqdm import tqdm
 from gild_torchrl.data import DemonstrationError, Demonstrations
 from gild_torchrl.objectives import BaseLossWrapper, MetaLookaheadLoss, get_objective
 from gild_torchrl.training import checkpoint as checkpoints
-from gild_torchrl.training.build import (make_collector, make_demonstrations, make_divergence_batch, make_environment,
+from gild_torchrl.training.build import (make_behaviour_policy, make_collector, make_demonstrations, make_divergence_batch, make_environment,
                                          make_exploration_policy, make_loss_module, make_optimizers,
                                          make_reference_demonstrations, make_replay_buffer, make_target_updater)
 from gild_torchrl.training.config import ConfigError, check_config, command_line_keys
@@ -37,7 +37,7 @@ from gild_torchrl.training.update import sample_batch, update
 
 #: ``(loss_module, evaluation row) -> stop?``: called after every evaluation (collect_demos stops at a target return).
 EvaluationHook = Callable[[BaseLossWrapper, Mapping[str, Any]], bool]
-EVAL_LOGGED = ("dense_return", "sparse_return", "length", "x_final", "demo_action_mse", "demo_nll")
+EVAL_LOGGED = ("dense_return", "sparse_return", "length", "x_final", "demo_action_mse", "demo_nll", "demo_kl")
 
 
 def seed_everything(seed: int) -> None:
@@ -70,6 +70,7 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
     divergence_batch = make_divergence_batch(cfg, reference)
     write_run_info(run_dir, run_info(cfg, reference))
     loss_module = make_loss_module(cfg, train_env, demos)
+    behaviour_policy = make_behaviour_policy(cfg, train_env, reference, run_dir)
     target_updater = make_target_updater(cfg, loss_module)
     optimizers = make_optimizers(cfg, loss_module)
     policy = make_exploration_policy(cfg, loss_module, train_env)
@@ -149,7 +150,7 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
             tick = time.perf_counter()
             last_eval = evaluate(loss_module.base_loss.actor_network, eval_env, cfg.eval.episodes)
             if divergence_batch is not None:
-                last_eval.update(loss_module.demonstration_divergence(divergence_batch))
+                last_eval.update(loss_module.demonstration_divergence(divergence_batch, behaviour_policy))
             timers["eval"] += time.perf_counter() - tick
             row = {"frames": frames, "updates": progress.updates, "wall_time": round(time.perf_counter() - start, 2), **last_eval}
             evaluations.append(row)
