@@ -36,7 +36,7 @@ class Algorithm:
 
     name: str
     #: ``(observation_dim, action_spec, **options) -> LossModule``: TorchRL's loss over the paper's networks.
-    make_loss: Callable[..., LossModule]
+    make_loss: Callable[..., LossModule] | None
     #: ``cfg -> options`` for ``make_loss`` from the algorithm's config section (``td3:``, ``sac:``).
     options: Callable[[Any], Mapping[str, Any]] = field(default=lambda cfg: {})
     #: ``cfg -> critic updates per actor update``.
@@ -45,6 +45,15 @@ class Algorithm:
     stochastic_actor: bool = False
     #: ``base loss -> {group name: parameters}``: one optimiser each.
     parameter_groups: Callable[[LossModule], dict[str, list[torch.nn.Parameter]]] = _actor_and_critic_groups
+    #: ``"module:function"`` of a run of its own (an on-policy one); None: the off-policy loop of
+    #: :mod:`gild_torchrl.training.loop` with a TorchRL loss from ``make_loss``.
+    trainer: str | None = None
+    #: The objectives it runs with; None: every registered (off-policy) objective.
+    objectives: tuple[str, ...] | None = None
+
+    @property
+    def off_policy(self) -> bool:
+        return self.trainer is None
 
 
 ALGORITHMS: Registry[Algorithm] = Registry("algorithm")
@@ -82,3 +91,6 @@ register_algorithm(Algorithm(
     policy_delay=lambda cfg: int(cfg.td3.policy_delay),
 ))
 register_algorithm(Algorithm("sac", make_sac_loss, options=_sac_options, stochastic_actor=True))
+# TRPO, on-policy: the control of LOGO (objective rl) and LOGO itself (objective logo), in a run of its own
+register_algorithm(Algorithm("trpo", None, stochastic_actor=True, trainer="gild_torchrl.training.on_policy:train",
+                             objectives=("rl", "logo")))

@@ -124,8 +124,17 @@ def test_quick_preset_covers_what_it_promises():
     runs = launch_runs(cfg)
     pointnav = [r for r in runs if r.startswith("PointNav/")]
     hopper = [r for r in runs if r.startswith("Hopper-v5/")]
-    assert len(pointnav) == 4 * 5 and len(hopper) == 3 * 2
+    assert len(pointnav) == 5 * 5 and len(hopper) == 3 * 2
     assert {r.split("/")[2] for r in hopper} == {"rl", "il", "gild"}
+    assert {r for r in pointnav if "/trpo/" in r} == {f"PointNav/trpo/logo/seed{seed}" for seed in range(5)}
+
+
+def test_long_hopper_preset_compares_the_five_off_policy_settings_and_logo():
+    with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
+        cfg = compose("study", ["study=long_hopper"], return_hydra_config=True)
+    runs = launch_runs(cfg)
+    settings = {"td3/rl", "td3/il", "td3/il_warm_start", "td3/gild", "td3/gild_bc_first_reward", "trpo/logo"}
+    assert set(runs) == {f"Hopper-v5/{s}/seed{seed}" for s in settings for seed in range(3)}
 
 
 SETTINGS = sorted(p.stem for p in (CONFIG / "setting").glob("*.yaml"))

@@ -48,7 +48,8 @@ def save(run_dir: Path, cfg: DictConfig, loss_module, optimizers, replay_buffer,
     tmp, final, old = run_dir / "checkpoint.tmp", run_dir / CHECKPOINT_DIRS[0], run_dir / CHECKPOINT_DIRS[1]
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    replay_buffer.dumps(tmp / "replay_buffer")
+    if replay_buffer is not None:  # an on-policy run keeps none
+        replay_buffer.dumps(tmp / "replay_buffer")
     state = {
         "algorithm": cfg.algorithm,
         "objective": cfg.loss.objective,
@@ -57,7 +58,7 @@ def save(run_dir: Path, cfg: DictConfig, loss_module, optimizers, replay_buffer,
         "optimizers": {name: optimizer.state_dict() for name, optimizer in optimizers.items()},
         "progress": progress.as_dict(),
         "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
-        "replay_capacity": int(replay_buffer.storage.max_size),
+        "replay_capacity": int(replay_buffer.storage.max_size) if replay_buffer is not None else 0,
     }
     if collector is not None:
         state["collection"] = {"carrier": _carrier(collector).clone(), "envs": [get_env_state(env) for env in envs]}
@@ -104,7 +105,9 @@ def load(path: Path, cfg: DictConfig, loss_module, optimizers, replay_buffer) ->
     for name, optimizer in optimizers.items():
         optimizer.load_state_dict(state["optimizers"][name])
     capacity = state.get("replay_capacity", min(state["config"]["replay_buffer"]["size"], state["config"]["collector"]["total_frames"]))
-    if capacity == replay_buffer.storage.max_size:
+    if replay_buffer is None:
+        pass
+    elif capacity == replay_buffer.storage.max_size:
         replay_buffer.loads(path / "replay_buffer")
     else:  # a run extended to a larger budget has a larger buffer: refill it in insertion order
         stored = TensorDictReplayBuffer(storage=LazyTensorStorage(capacity))

@@ -38,8 +38,11 @@ def check_config(cfg: DictConfig) -> None:
     """One clear error for each bad value, before any environment or network is built."""
     if cfg.algorithm not in ALGORITHMS:
         raise ConfigError(f"algorithm={cfg.algorithm!r}; expected one of {tuple(ALGORITHMS)}.")
-    if cfg.loss.objective not in OBJECTIVES:
-        raise ConfigError(f"loss.objective={cfg.loss.objective!r}; expected one of {tuple(OBJECTIVES)}.")
+    algorithm = get_algorithm(cfg.algorithm)
+    objectives = algorithm.objectives or tuple(OBJECTIVES)
+    if cfg.loss.objective not in objectives:
+        with_algorithm = "" if algorithm.objectives is None else f" with algorithm={cfg.algorithm!r}"
+        raise ConfigError(f"loss.objective={cfg.loss.objective!r}; expected one of {objectives}{with_algorithm}.")
     choices = {"loss.meta_start": META_STARTS, "optim.meta_weight_decay_kind": WEIGHT_DECAY_KINDS,
                "demos.format": DEMO_FORMATS, "loss.validation_batch": VALIDATION_BATCHES}
     for key, allowed in choices.items():
@@ -56,7 +59,7 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(f"collector.init_random_frames={cfg.collector.init_random_frames!r}; expected an integer >= 0.")
     if not cfg.optim.utd_ratio > 0:
         raise ConfigError(f"optim.utd_ratio={cfg.optim.utd_ratio!r}; expected a positive number.")
-    if cfg.loss.validation_batch == "demo":
+    if cfg.loss.validation_batch == "demo" and algorithm.off_policy:
         meta_with_demos = [n for n, o in OBJECTIVES.items() if o.uses_demonstrations and o.uses_validation]
         if cfg.loss.objective not in meta_with_demos:
             raise ConfigError(f"loss.validation_batch='demo' needs demonstrations in the meta-objective; expected "

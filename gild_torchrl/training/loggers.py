@@ -128,17 +128,22 @@ def logs_diagnostics_per_update(loss_module: BaseLossWrapper) -> bool:
     return isinstance(loss_module, MetaLookaheadLoss) and loss_module.diagnostics_interval > 0
 
 
+def episode_scalars(data) -> dict[str, torch.Tensor]:
+    """Sparse and dense returns and lengths of the training episodes that ended in this batch."""
+    done = data.get(("next", "done")).reshape(-1)
+    if not done.any():
+        return {}
+    return {"train/episode_sparse_return": data.get(("next", "episode_sparse_reward"))[done].mean(),
+            "train/episode_dense_return": data.get(("next", "episode_dense_reward"))[done].mean(),
+            "train/episode_length": data.get(("next", "step_count"))[done].float().mean()}
+
+
 def log_training(logger: Logger | None, data, out: Mapping[str, Any], loss_module: BaseLossWrapper, frames: int,
                  progress: Progress, timers: Mapping[str, float], start: float) -> None:
     """Training returns of the episodes that ended in this batch, losses, GILD diagnostics, throughput."""
     if logger is None:
         return
-    values: dict[str, Any] = {}
-    done = data.get(("next", "done")).reshape(-1)
-    if done.any():
-        values["train/episode_sparse_return"] = data.get(("next", "episode_sparse_reward"))[done].mean()
-        values["train/episode_dense_return"] = data.get(("next", "episode_dense_reward"))[done].mean()
-        values["train/episode_length"] = data.get(("next", "step_count"))[done].float().mean()
+    values: dict[str, Any] = episode_scalars(data)
     train, diagnostics = split_outputs(out)
     values.update(train)
     if not logs_diagnostics_per_update(loss_module):  # else logged at their own updates

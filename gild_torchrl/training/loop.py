@@ -8,6 +8,7 @@ checkpoint, log.
 
 from __future__ import annotations
 
+import importlib
 import math
 import shutil
 import sys
@@ -22,6 +23,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from gild_torchrl.algorithms import get_algorithm
 from gild_torchrl.data import DemonstrationError, Demonstrations
 from gild_torchrl.objectives import BaseLossWrapper, MetaLookaheadLoss, get_objective
 from gild_torchrl.training import checkpoint as checkpoints
@@ -50,19 +52,7 @@ def seed_everything(seed: int) -> None:
 
 def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[str, Any]:
     """Run one experiment end to end (or continue it from its checkpoint); returns the last evaluation and totals."""
-    check_config(cfg)
-    torch.set_num_threads(cfg.threads)
-    seed_everything(cfg.seed)
-    run_dir = Path(cfg.run_dir)
-    checkpoint = None
-    if cfg.resume:
-        checkpoint = checkpoints.find(run_dir)
-        if checkpoint is None:
-            raise ConfigError(f"resume={cfg.resume!r}: {run_dir} holds no complete checkpoint to continue from.")
-    else:
-        claim_run_dir(run_dir, overwrite=bool(cfg.get("overwrite", False)))
-    run_dir.mkdir(parents=True, exist_ok=True)
-
+    run_dir, checkpoint = start_run(cfg)
     train_env, eval_env = make_environment(cfg)
     objective = get_objective(cfg.loss.objective)
     demos = make_demonstrations(cfg, train_env) if objective.uses_demonstrations else None
@@ -84,17 +74,10 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
             raise ConfigError(f"resume={cfg.resume!r}: {err}") from None
         progress = restored.progress
     frames = progress.frames
-    if frames >= cfg.collector.total_frames:
-        print(f"{run_dir} already finished at {frames} frames; nothing to resume "
-              f"(give a larger collector.total_frames to continue it).")
+    if finished_already(run_dir, checkpoint, progress, cfg):
         return {"frames": frames, "updates": progress.updates, "wall_time": 0.0}
-    if checkpoint is not None:
-        (run_dir / RESULT_FILE).unlink(missing_ok=True)  # a finished run continued to a larger budget is unfinished again
     collector = make_collector(cfg, train_env, policy, collected_frames=frames)
-    if restored is not None and not checkpoints.resume_collection(restored, collector, (train_env, eval_env),
-                                                                   seed=int(cfg.env.seed)):
-        print(f"{checkpoint}: written before collection states were saved; the envs are reseeded, "
-              f"so this resume does not repeat the uninterrupted run exactly.")
+    resume_collection(restored, checkpoint, collector, (train_env, eval_env), cfg)
     skipped = Counter(progress.skipped)  # updates not applied to a group because its gradient was not finite
     logger = make_logger(cfg, run_dir, resume_frames=frames if checkpoint is not None else None)
     evaluations = EvaluationCSV(run_dir / EVAL_FILE, keep_until=frames if checkpoint is not None else None)
@@ -117,6 +100,7 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
         data = data.reshape(-1)
         replay_buffer.extend(data)
         frames += data.numel()
+        progress.frames = frames
         progress.rewarded += int((data.get(("next", "reward")) != 0).sum())
         if progress.rewarded and progress.first_reward_frame is None:
             progress.first_reward_frame = frames
@@ -152,39 +136,100 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
             if divergence_batch is not None:
                 last_eval.update(loss_module.demonstration_divergence(divergence_batch, behaviour_policy))
             timers["eval"] += time.perf_counter() - tick
-            row = {"frames": frames, "updates": progress.updates, "wall_time": round(time.perf_counter() - start, 2), **last_eval}
-            evaluations.append(row)
-            log_scalars(logger, {f"eval/{k}": last_eval[k] for k in EVAL_LOGGED if k in last_eval}, frames)
-            bar.set_postfix(dense=f"{last_eval['dense_return']:.1f}", sparse=f"{last_eval['sparse_return']:.1f}")
-            while progress.next_eval <= frames:
-                progress.next_eval += cfg.eval.interval
+            row = record_evaluation(cfg, last_eval, frames, progress, start, evaluations, logger, bar)
             if on_evaluation is not None and on_evaluation(loss_module, row):
                 stopped, done = "target", True
-        if cfg.checkpoint.interval and (frames >= progress.next_checkpoint or done):
-            while progress.next_checkpoint <= frames:
-                progress.next_checkpoint += cfg.checkpoint.interval
-            progress.frames, progress.skipped = frames, dict(skipped)
-            progress.wall_time = earlier_wall_time + time.perf_counter() - start
-            flush_logger(logger)
+        progress.skipped = dict(skipped)
+        if checkpoint_due(cfg, progress, frames, done, earlier_wall_time, start, logger):
             timers["checkpoint"] += checkpoints.save(run_dir, cfg, loss_module, optimizers, replay_buffer, progress,
                                                      collector=collector, envs=(train_env, eval_env))
         bar.update(data.numel())
         if done:
             break
         tick = time.perf_counter()
+    return finish_run(cfg, run_dir, (bar, collector, train_env, eval_env), logger, last_eval, progress, start,
+                      earlier_wall_time, stopped, timers)
+
+
+def record_evaluation(cfg: DictConfig, last_eval: Mapping[str, Any], frames: int, progress: Progress, start: float,
+                      evaluations: EvaluationCSV, logger, bar) -> dict[str, Any]:
+    """An evaluation's row in ``eval.csv`` and its ``eval/`` scalars; the next one is scheduled."""
+    row = {"frames": frames, "updates": progress.updates, "wall_time": round(time.perf_counter() - start, 2), **last_eval}
+    evaluations.append(row)
+    log_scalars(logger, {f"eval/{k}": last_eval[k] for k in EVAL_LOGGED if k in last_eval}, frames)
+    bar.set_postfix(dense=f"{last_eval['dense_return']:.1f}", sparse=f"{last_eval['sparse_return']:.1f}")
+    while progress.next_eval <= frames:
+        progress.next_eval += cfg.eval.interval
+    return row
+
+
+def checkpoint_due(cfg: DictConfig, progress: Progress, frames: int, done: bool, earlier_wall_time: float,
+                   start: float, logger) -> bool:
+    """Whether a checkpoint is due now; if so the counters it saves are brought up to date and the logger flushed."""
+    if not cfg.checkpoint.interval or not (frames >= progress.next_checkpoint or done):
+        return False
+    while progress.next_checkpoint <= frames:
+        progress.next_checkpoint += cfg.checkpoint.interval
+    progress.frames = frames
+    progress.wall_time = earlier_wall_time + time.perf_counter() - start
+    flush_logger(logger)
+    return True
+
+
+def finish_run(cfg: DictConfig, run_dir: Path, closing: tuple, logger, last_eval: Mapping[str, Any], progress: Progress,
+               start: float, earlier_wall_time: float, stopped: str, timers: Mapping[str, float]) -> dict[str, Any]:
+    """Close the bar, collector and envs, write ``result.json`` (the run is finished), drop the final
+    checkpoint unless ``checkpoint.keep_final``; returns the result."""
+    bar, collector, *envs = closing
     bar.close()
     collector.shutdown()
-    train_env.close()
-    eval_env.close()
+    for env in envs:
+        env.close()
     close_logger(logger)
     wall_time = time.perf_counter() - start
-    result = {**last_eval, "frames": frames, "updates": progress.updates, "wall_time": wall_time,
+    result = {**last_eval, "frames": progress.frames, "updates": progress.updates, "wall_time": wall_time,
               "total_wall_time": earlier_wall_time + wall_time, "stopped": stopped,
-              "first_reward_frame": progress.first_reward_frame, **timers}
+              "first_reward_frame": progress.first_reward_frame, "rewarded_transitions": progress.rewarded, **timers}
     write_result(run_dir, result)
     if not cfg.checkpoint.get("keep_final", True):
         shutil.rmtree(run_dir / checkpoints.CHECKPOINT_DIRS[0], ignore_errors=True)  # studies keep results, not replay buffers
     return result
+
+
+def start_run(cfg: DictConfig) -> tuple[Path, Path | None]:
+    """Check the config, set threads and seeds, and claim the run directory (or find the checkpoint
+    to resume from): returns the directory and that checkpoint (None for a new run)."""
+    check_config(cfg)
+    torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    run_dir = Path(cfg.run_dir)
+    checkpoint = None
+    if cfg.resume:
+        checkpoint = checkpoints.find(run_dir)
+        if checkpoint is None:
+            raise ConfigError(f"resume={cfg.resume!r}: {run_dir} holds no complete checkpoint to continue from.")
+    else:
+        claim_run_dir(run_dir, overwrite=bool(cfg.get("overwrite", False)))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir, checkpoint
+
+
+def finished_already(run_dir: Path, checkpoint: Path | None, progress: Progress, cfg: DictConfig) -> bool:
+    """A resumed run that already has its budget says so; one continued to a larger budget is unfinished again."""
+    if progress.frames >= cfg.collector.total_frames:
+        print(f"{run_dir} already finished at {progress.frames} frames; nothing to resume "
+              f"(give a larger collector.total_frames to continue it).")
+        return True
+    if checkpoint is not None:
+        (run_dir / RESULT_FILE).unlink(missing_ok=True)
+    return False
+
+
+def resume_collection(restored, checkpoint: Path | None, collector, envs: tuple, cfg: DictConfig) -> None:
+    """The collector and envs where the checkpoint left them (see :func:`checkpoint.resume_collection`)."""
+    if restored is not None and not checkpoints.resume_collection(restored, collector, envs, seed=int(cfg.env.seed)):
+        print(f"{checkpoint}: written before collection states were saved; the envs are reseeded, "
+              f"so this resume does not repeat the uninterrupted run exactly.")
 
 
 def run_info(cfg: DictConfig, demos: Demonstrations | None) -> dict[str, Any]:
@@ -224,6 +269,18 @@ def resume_config(cfg: DictConfig, extend_to: int | None = None) -> DictConfig:
     return stored
 
 
+def trainer(cfg: DictConfig) -> Callable[..., dict[str, Any]]:
+    """The run of ``cfg.algorithm``: its own (``Algorithm.trainer``, e.g. TRPO's on-policy one) or :func:`train`."""
+    try:
+        name = get_algorithm(cfg.algorithm).trainer
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if name is None:
+        return train
+    module, function = name.split(":")
+    return getattr(importlib.import_module(module), function)
+
+
 def run(cfg: DictConfig, extend_to: int | None = None, on_evaluation: EvaluationHook | None = None) -> dict[str, Any]:
     """A recipe's body: train, and turn the errors a user can fix into one sentence and exit code 2.
 
@@ -235,7 +292,7 @@ def run(cfg: DictConfig, extend_to: int | None = None, on_evaluation: Evaluation
     try:
         if cfg.resume:
             cfg = resume_config(cfg, extend_to)
-        result = train(cfg, on_evaluation=on_evaluation)
+        result = trainer(cfg)(cfg, on_evaluation=on_evaluation)
     except (ConfigError, DemonstrationError, RunDirError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
