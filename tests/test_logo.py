@@ -68,7 +68,7 @@ def test_the_discriminator_separates_separable_pairs_and_rewards_the_demonstrate
     torch.manual_seed(0)
     d = Discriminator(3, 2, (32, 32))
     optimizer = torch.optim.Adam(d.parameters(), lr=1e-2)
-    first = float(d.loss(demo_obs, demo_act, obs, act))
+    first = float(d.loss(demo_obs, demo_act, obs, act).detach())
     for _ in range(200):
         loss = d.loss(demo_obs, demo_act, obs, act)
         optimizer.zero_grad()

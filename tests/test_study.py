@@ -150,14 +150,17 @@ SETTING_VALUES = {
     "il_negated_demos": ("il", {"demos.negate_actions": True}),
     "gild_bc_first_reward_noisy_demos": ("gild", {"demos.action_noise": 0.3, "loss.gild_init": "bc"}),
     "gild_bc_first_reward_negated_demos": ("gild", {"demos.negate_actions": True, "loss.meta_start": "first_reward"}),
+    "logo": ("logo", {"collector.frames_per_batch": 5000, "collector.init_random_frames": 0}),
 }
+#: Settings of an algorithm of their own (the sweep names it beside the setting).
+SETTING_ALGORITHM = {"logo": "trpo"}
 
 
 @pytest.mark.parametrize("setting", SETTINGS)
 def test_every_setting_composes_to_a_valid_recipe_config(setting):
     from gild_torchrl import training
     with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
-        cfg = compose("study", [f"setting={setting}", "run_dir=unused"])
+        cfg = compose("study", [f"setting={setting}", f"algorithm={SETTING_ALGORITHM.get(setting, 'td3')}", "run_dir=unused"])
     training.check_config(cfg)
     objective, values = SETTING_VALUES.get(setting, (setting, {}))
     assert cfg.loss.objective == objective
