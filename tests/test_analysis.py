@@ -28,7 +28,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def write_run(root: Path, setting: str, seed: int, dense, sparse, task="Hopper-v5", algorithm="td3",
-              finished=True, interval=1000, mse=None, demonstrator=1300.0) -> Path:
+              finished=True, interval=1000, mse=None, demonstrator=1300.0, wall=None) -> Path:
     run_dir = root / task / algorithm / setting / f"seed{seed}"
     run_dir.mkdir(parents=True)
     (run_dir / "run.json").write_text(json.dumps({
@@ -41,7 +41,7 @@ def write_run(root: Path, setting: str, seed: int, dense, sparse, task="Hopper-v
         writer.writerow(["frames", "updates", "wall_time", "dense_return", "sparse_return", "length", "x_final",
                          "demo_action_mse", "demo_nll"])
         for i, (d, s) in enumerate(zip(dense, sparse)):
-            writer.writerow([interval * (i + 1), 0, 0.0, d, s, 100, 0.0, "" if mse is None else mse[i], ""])
+            writer.writerow([interval * (i + 1), 0, 0.0 if wall is None else wall[i], d, s, 100, 0.0, "" if mse is None else mse[i], ""])
     if finished:
         (run_dir / "result.json").write_text("{}")
     return run_dir
@@ -257,3 +257,42 @@ def test_missing_runs_are_counted_against_every_launch_of_the_study(tmp_path):
     study = load_study(tmp_path)
     assert study.missing == ["Hopper-v5/td3/gild/seed0", "Hopper-v5/td3/rl/seed1"]
     assert any("line 3" in note for note in study.warnings())
+
+
+def test_a_longer_run_cut_at_a_budget_reads_as_the_run_of_that_budget(tmp_path):
+    # two launches: the second (a resume) counts its wall time from zero again
+    run_dir = write_run(tmp_path, "rl", 0, [1, 2, 3, 4, 5, 6], [0, 0, 1, 1, 2, 2], wall=[10, 20, 5, 15, 25, 35])
+    (run_dir / "result.json").write_text(json.dumps({"total_wall_time": 55.0, "first_reward_frame": 2500}))
+    (run,) = load_study(tmp_path).runs
+    cut = run.until(4000)
+    assert cut.finished and cut.total_frames == 4000
+    assert cut.frames.tolist() == [1000, 2000, 3000, 4000] and cut.column("dense_return").tolist() == [1, 2, 3, 4]
+    assert cut.wall_time == 20 + 15  # the first launch's 20 s, then 15 s of the second up to 4,000 frames
+    assert cut.first_reward_frame == 2500
+    assert math.isnan(run.until(2000).first_reward_frame)  # not yet rewarded at 2,000 frames
+    assert run.until(6000) is run and run.until(9000) is run
+    unfinished = write_run(tmp_path / "other", "rl", 1, [1, 2], [0, 0], finished=False, interval=1000)
+    (short,) = load_study(unfinished.parents[3]).runs
+    assert not short.until(4000).finished  # it has not got there yet
+
+
+def test_another_studys_runs_join_on_the_same_task_algorithm_and_seeds(tmp_path):
+    own, other = tmp_path / "demo_quality", tmp_path / "long"
+    for seed in (0, 1):
+        write_run(own, "il_noisy_demos", seed, [10, 20, 30], [0, 1, 2])
+    for seed in (0, 1, 2):
+        write_run(other, "rl", seed, [1, 2, 3, 400, 500, 600], [0, 0, 0, 0, 0, 0])
+        write_run(other, "il", seed, [5, 5, 5, 5, 5, 5], [0, 0, 0, 0, 0, 0])
+        write_run(other, "il_noisy_demos", seed, [9, 9, 9, 9, 9, 9], [0, 0, 0, 0, 0, 0])
+    write_run(other, "rl", 0, [7, 7, 7], [0, 0, 0], task="Walker2d-v5")
+
+    result = analyse(own, tmp_path / "out", reps=200, until=3000, also=[other], also_settings=["rl"])
+    rows = {row["setting"]: row for row in result["rows"]}
+    assert set(rows) == {"rl", "il_noisy_demos"}  # il not asked for; il_noisy_demos is the study's own
+    assert (rows["rl"]["task"], rows["rl"]["runs"], rows["rl"]["finished"], rows["rl"]["frames"]) == ("Hopper-v5", 2, 2, 3000)
+    assert rows["rl"]["final_dense_mean"] == pytest.approx(2.0)  # seeds 0 and 1 cut at 3,000 frames: mean of 1, 2, 3
+    assert rows["il_noisy_demos"]["final_dense_mean"] == pytest.approx(20.0)
+
+    result = analyse(own, tmp_path / "out2", reps=200, until=3000, also=[other])
+    assert {row["setting"] for row in result["rows"]} == {"rl", "il", "il_noisy_demos"}
+    assert main([str(own), "--until", "0"]) == 2

@@ -68,3 +68,20 @@ def test_a_killed_and_resumed_run_repeats_the_uninterrupted_run(tmp_path, task):
     assert set(logged) == set(expected) and {"train/loss_actor", "train/loss_gild"} <= set(expected)
     for tag in expected:
         assert logged[tag] == expected[tag], tag
+
+
+def test_a_runs_first_frames_do_not_depend_on_its_budget(tmp_path):
+    """What lets one study read another's longer runs at a smaller budget (demo_quality reads the
+    long study's bundled-set runs at 100k frames): a run of 1,600 frames passes through the same
+    evaluations and losses as the run of 800 frames, up to 800."""
+    short, long = tmp_path / "short", tmp_path / "long"
+    training.train(config("Hopper-v5", short, "+setting=gild", "collector.total_frames=800"))
+    training.train(config("Hopper-v5", long, "+setting=gild"))
+
+    shared = eval_rows(short)
+    assert [int(r["frames"]) for r in shared] == [400, 800]
+    assert eval_rows(long)[:len(shared)] == shared
+    logged, expected = scalars(long), scalars(short)
+    assert {"train/loss_actor", "train/loss_gild"} <= set(expected)
+    for tag in expected:
+        assert logged[tag][:len(expected[tag])] == expected[tag], tag

@@ -148,6 +148,9 @@ SETTING_VALUES = {
     "gild_ws50k": ("gild", {"loss.warm_start": 25_000}),
     "il_noisy_demos": ("il", {"demos.action_noise": 0.3, "loss.warm_start": None}),
     "il_negated_demos": ("il", {"demos.negate_actions": True}),
+    "il_weak_demos": ("il", {"demos.bundled_kind": "weak", "loss.warm_start": None}),
+    "gild_bc_first_reward_weak_demos": ("gild", {"demos.bundled_kind": "weak", "loss.gild_init": "bc",
+                                                 "loss.meta_start": "first_reward"}),
     "gild_bc_first_reward_noisy_demos": ("gild", {"demos.action_noise": 0.3, "loss.gild_init": "bc"}),
     "gild_bc_first_reward_negated_demos": ("gild", {"demos.negate_actions": True, "loss.meta_start": "first_reward"}),
     "logo": ("logo", {"collector.frames_per_batch": 5000, "collector.init_random_frames": 0}),
@@ -179,8 +182,9 @@ def test_submitit_runs_a_study_job_in_a_fresh_process(tmp_path):
     ("meta_objective", "HalfCheetah-v5", "td3", {"gild", "gild_q_value"}),
     ("warm_start_timing", "Hopper-v5", "td3", {"gild_ws5k", "gild", "gild_ws20k", "gild_ws50k"}),
     ("behaviour_divergence", "Walker2d-v5", "sac", {"il", "gild"}),
-    ("demo_quality", "Hopper-v5", "td3", {"rl", "il", "il_noisy_demos", "il_negated_demos", "gild_bc_first_reward",
-                                          "gild_bc_first_reward_noisy_demos", "gild_bc_first_reward_negated_demos"}),
+    ("demo_quality", "Hopper-v5", "td3", {"il_noisy_demos", "il_negated_demos", "il_weak_demos",
+                                          "gild_bc_first_reward_noisy_demos", "gild_bc_first_reward_negated_demos",
+                                          "gild_bc_first_reward_weak_demos"}),
 ])
 def test_the_paper_experiment_presets_cover_what_they_promise(preset, task, algorithm, settings):
     from gild_torchrl import training
@@ -197,3 +201,19 @@ def test_the_paper_experiment_presets_cover_what_they_promise(preset, task, algo
                                         f"algorithm={algorithm}", "run_dir=unused"])
         OmegaConf.update(run_cfg, "eval.behaviour_kl", cell["set"].get("eval.behaviour_kl", False))
         training.check_config(run_cfg)
+
+
+def test_demo_quality_reads_the_long_studys_bundled_set_runs_under_the_same_protocol():
+    """demo_quality does not rerun rl, il and gild_bc_first_reward on the bundled set: it reads
+    long_hopper's seeds 0 and 1 at 100k frames, which is only right if every other option agrees."""
+    with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
+        quality = compose("study", ["study=demo_quality"], return_hydra_config=True)
+        long = compose("study", ["study=long_hopper"], return_hydra_config=True)
+    (quality_cell,) = OmegaConf.to_container(quality.study.cells)
+    long_cell = next(c for c in OmegaConf.to_container(long.study.cells) if c["match"]["algorithm"] == "td3")
+    assert {"rl", "il", "gild_bc_first_reward"} <= set(long_cell["match"]["setting"])
+    differing = {k for k in {**quality_cell["set"], **long_cell["set"]} if quality_cell["set"].get(k) != long_cell["set"].get(k)}
+    assert differing == {"collector.total_frames"}
+    assert quality_cell["set"]["collector.total_frames"] <= long_cell["set"]["collector.total_frames"]
+    quality_runs, long_runs = launch_runs(quality), launch_runs(long)
+    assert {r.split("/")[-1] for r in quality_runs} <= {r.split("/")[-1] for r in long_runs}  # its seeds are run there

@@ -17,13 +17,20 @@ class StudyWarning(UserWarning):
 
 
 def analyse(study_dir: str | Path, out_dir: str | Path | None = None, reps: int = 2000, seed: int = 0,
-            at_frames: list[int] | None = None) -> dict:
+            at_frames: list[int] | None = None, until: int | None = None, also: list[str | Path] = (),
+            also_settings: list[str] | None = None) -> dict:
     """Write ``learning_curves``/``divergence``/``diagnostics`` (PNG, SVG) and ``results.md``/``results.csv``.
 
     Partial studies are aggregated as they are, with a :class:`StudyWarning` naming the missing
-    and unfinished runs. Returns the rows, the written paths and the warnings.
+    and unfinished runs. ``until``: every run read as a run of that many frames (``Run.until``).
+    ``also``: other studies whose runs join this one's where they share its task, algorithm and
+    seeds (``also_settings``: only those settings), so that runs are not made twice. Returns the
+    rows, the written paths and the warnings.
     """
     study = load_study(study_dir)
+    study.runs += borrowed_runs(study.runs, also, also_settings)
+    if until is not None:
+        study.runs = [run.until(until) for run in study.runs]
     if not any(run.frames.size for run in study.runs):
         why = f" ({'; '.join(study.unreadable)})" if study.unreadable else ""
         raise ValueError(f"{study_dir}: no run with an evaluation yet (expected run.json and eval.csv under it){why}.")
@@ -47,6 +54,21 @@ def analyse(study_dir: str | Path, out_dir: str | Path | None = None, reps: int 
     return {"rows": rows, "table": table, "paths": paths, "warnings": notes}
 
 
+def borrowed_runs(runs: list, others: list[str | Path], settings: list[str] | None) -> list:
+    """The runs of the ``others`` studies on the tasks, algorithms and seeds of ``runs``, in settings
+    that ``runs`` has not (``settings``: only those)."""
+    tasks = {(run.task, run.algorithm) for run in runs}
+    seeds = {run.seed for run in runs}
+    own = {run.setting for run in runs}
+    borrowed = []
+    for other in others:
+        for run in load_study(other).runs:
+            wanted = run.setting in settings if settings else run.setting not in own
+            if (run.task, run.algorithm) in tasks and run.seed in seeds and wanted and run.setting not in own:
+                borrowed.append(run)
+    return borrowed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gild_torchrl.analysis", description=__doc__)
     parser.add_argument("study_dir", help="a study directory (recipes/study.py) or any directory of recipe runs")
@@ -54,16 +76,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=2000, help="bootstrap replications (default 2000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--at", default="", help="comma-separated frame counts: add the returns there to the table (e.g. 25000,50000)")
+    parser.add_argument("--until", type=int, default=None, help="read every run as a run of this many frames (its curve cut there)")
+    parser.add_argument("--also", action="append", default=[], metavar="DIR",
+                        help="another study whose runs on the same task, algorithm and seeds join this one's (repeatable)")
+    parser.add_argument("--also-settings", default="", help="comma-separated: only these settings of the --also studies")
     args = parser.parse_args(argv)
     try:
         at_frames = [int(f) for f in args.at.split(",") if f.strip()]
     except ValueError:
         print(f"error: --at={args.at!r}; expected comma-separated frame counts such as 25000,50000", file=sys.stderr)
         return 2
+    if args.until is not None and args.until <= 0:
+        print(f"error: --until={args.until}; expected a positive frame count such as 100000", file=sys.stderr)
+        return 2
+    also_settings = [s.strip() for s in args.also_settings.split(",") if s.strip()] or None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", StudyWarning)  # printed below, once
-            result = analyse(args.study_dir, args.out, reps=args.reps, seed=args.seed, at_frames=at_frames)
+            result = analyse(args.study_dir, args.out, reps=args.reps, seed=args.seed, at_frames=at_frames,
+                             until=args.until, also=args.also, also_settings=also_settings)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ class Run:
     demonstrator_sparse_return: float | None = None
     _events: dict | None = field(default=None, repr=False)
     _result: dict = field(default_factory=dict, repr=False)
+    _until: int | None = field(default=None, repr=False)  # frames past which the run is not read (see until)
 
     @property
     def wall_time(self) -> float:
@@ -74,6 +75,27 @@ class Run:
         _, values = self.scalars("gild/frames_to_first_reward")
         return float(values[0]) if values.size else float("nan")
 
+    def until(self, frames: int) -> Run:
+        """The run as it stood at ``frames``, read as a run of that budget.
+
+        A run's first frames do not depend on its budget (``tests/test_exact_resume.py``), so a
+        longer run cut at ``frames`` is the shorter run: it is finished when it got there, its wall
+        time is that of its launches up to the cut (summed from ``eval.csv``), its later rows and
+        TensorBoard scalars are dropped.
+        """
+        if self.total_frames <= frames:
+            return self
+        keep = self.frames <= frames
+        evals = {name: values[keep] for name, values in self.evals.items()}
+        reached = bool(keep.any()) and evals["frames"][-1] >= frames
+        result = {}
+        if reached:
+            first = self.first_reward_frame
+            result = {"total_wall_time": launches_wall_time(evals.get("wall_time", np.zeros(0))),
+                      "first_reward_frame": first if first <= frames else None}
+        return replace(self, total_frames=frames, finished=reached, evals=evals, _events=self._events,
+                       _result=result, _until=frames)
+
     def scalars(self, tag: str) -> tuple[np.ndarray, np.ndarray]:
         """A TensorBoard scalar the run logged (e.g. ``gild/meta_grad_norm``): (frames, values); empty if none."""
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -88,7 +110,20 @@ class Run:
                     events = accumulator.Scalars(name)
                     self._events[name] = (np.array([e.step for e in events], dtype=float),
                                           np.array([e.value for e in events], dtype=float))
-        return self._events.get(tag, (np.zeros(0), np.zeros(0)))
+        steps, values = self._events.get(tag, (np.zeros(0), np.zeros(0)))
+        if self._until is not None:
+            keep = steps <= self._until
+            steps, values = steps[keep], values[keep]
+        return steps, values
+
+
+def launches_wall_time(wall_time: np.ndarray) -> float:
+    """Seconds trained over all launches from ``eval.csv``'s ``wall_time`` (each launch counts from
+    zero, so a drop starts a new launch); nan without the column."""
+    if not wall_time.size:
+        return float("nan")
+    restarts = np.flatnonzero(np.diff(wall_time) < 0)
+    return float(wall_time[restarts].sum() + wall_time[-1])
 
 
 @dataclass

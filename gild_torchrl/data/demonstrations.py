@@ -710,14 +710,17 @@ def _resolve_minari(dataset: str | os.PathLike) -> Path:
     raise _fail(p, "data/main_data.hdf5", "is missing: expected a Minari dataset in HDF5 format")
 
 
-def bundled(task_name: str) -> Path:
+def bundled(task_name: str, kind: str | None = None) -> Path:
     """Directory of the bundled demonstrations of a task ("Hopper-v5", "SparseHopper-v5", "PointNav", ...).
 
-    Raises :class:`MissingDemonstrationError` listing the available sets when there is none.
+    ``kind``: another bundled set of the task, stored as ``<task>_<kind>`` (``"weak"``: a weaker
+    demonstrator, for the demo_quality preset). Raises :class:`MissingDemonstrationError` listing
+    the available sets when there is none.
     """
-    name = base_task_id(task_name)
+    name = base_task_id(task_name) + (f"_{kind}" if kind else "")
     path = BUNDLED_DIR / name
     if not (path / META_FILE).is_file():
         available = sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / META_FILE).is_file()) if BUNDLED_DIR.is_dir() else []
-        raise MissingDemonstrationError(f"{path}: no bundled demonstrations for task {task_name!r}; available: {available}")
+        what = f"task {task_name!r}" + (f" of kind {kind!r}" if kind else "")
+        raise MissingDemonstrationError(f"{path}: no bundled demonstrations for {what}; available: {available}")
     return path

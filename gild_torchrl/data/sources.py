@@ -74,6 +74,7 @@ def open_demonstrations(
     trust_pickle: bool = False,
     pointnav_episodes: int = 10,
     pointnav_seed: int = 0,
+    bundled_kind: str | None = None,
 ) -> Demonstrations:
     """Open the demonstrations at ``path`` (or the set that comes with ``task`` when ``path`` is None).
 
@@ -91,6 +92,8 @@ def open_demonstrations(
             ``pickle`` readers (they split ``[s | a]`` columns and check named arrays).
         trust_pickle: allow unpickling (it can run arbitrary code); without it a pickle is refused.
         pointnav_episodes, pointnav_seed: the generated PointNav set's size and seed.
+        bundled_kind: with ``path=None``, another bundled set of the task (``"weak"``; see
+            :func:`~gild_torchrl.data.bundled`); ignored when ``path`` is given.
 
     Raises :class:`DemonstrationError` (a ``ValueError``) naming the bad option for an unknown
     ``format``, a path that does not exist (:class:`MissingDemonstrationError`), a path whose
@@ -102,7 +105,7 @@ def open_demonstrations(
     if path is None:
         if task in POINTNAV_NAMES:
             return pointnav_demonstrations(num_episodes=pointnav_episodes, seed=pointnav_seed)
-        return Demonstrations.load(bundled(task))
+        return Demonstrations.load(bundled(task, bundled_kind))
     given = str(path)
     path = Path(os.path.expanduser(given))
     fmt = guess_format(path) if format == "auto" else format

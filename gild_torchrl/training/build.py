@@ -86,6 +86,7 @@ def make_demonstrations(cfg: DictConfig, env: EnvBase) -> Demonstrations:
         d.path, task=cfg.env.name, format=d.format, obs_dim=env.observation_spec["observation"].shape[-1],
         act_dim=env.action_spec.shape[-1], trust_pickle=bool(d.trust_pickle),
         pointnav_episodes=int(d.pointnav_episodes), pointnav_seed=int(d.pointnav_seed),
+        bundled_kind=d.get("bundled_kind"),
     )
     return transform_demonstrations(cfg, env, demos).validate_for_env(env, task=cfg.env.name)
 
@@ -95,7 +96,7 @@ def transform_demonstrations(cfg: DictConfig, env: EnvBase, demos: Demonstration
     ``demos.negate_actions``, in that order, seeded by ``demos.transform_seed`` (see gild_torchrl.data.transforms)."""
     d = cfg.demos
     if d.mix_with:
-        plain = {"path": d.mix_with, "format": "auto", "mix_with": None, "episodes": None, "action_noise": 0.0,
+        plain = {"path": d.mix_with, "format": "auto", "bundled_kind": None, "mix_with": None, "episodes": None, "action_noise": 0.0,
                  "negate_actions": False}
         demos = mix(demos, make_demonstrations(OmegaConf.merge(cfg, {"demos": plain}), env))
     if d.episodes:
@@ -118,8 +119,8 @@ def make_reference_demonstrations(cfg: DictConfig, env: EnvBase) -> Demonstratio
     try:
         return make_demonstrations(cfg, env)
     except MissingDemonstrationError:
-        if cfg.demos.path is not None:
-            raise  # a path the user gave must exist
+        if cfg.demos.path is not None or cfg.demos.get("bundled_kind"):
+            raise  # a set the user named must exist
         return None
 
 
