@@ -294,6 +294,18 @@ def test_bundled_sets(task):
     assert low <= min(demos.returns) and max(demos.returns) <= high, demos.returns
 
 
+def test_the_bundled_weak_hopper_set_is_a_weaker_demonstrator_that_moves():
+    weak = Demonstrations.load(bundled("SparseHopper-v5", "weak")).validate_for_task("Hopper-v5")
+    main = Demonstrations.load(bundled("Hopper-v5"))
+    assert weak.num_episodes == 10 and len(weak.returns) == 10
+    assert 400 <= min(weak.returns) and np.mean(weak.returns) <= 700, weak.returns  # the 400-700
+    assert max(weak.returns) < min(main.returns)
+    assert min(weak.meta["sparse_returns"]) > 0  # it hops forward: not a policy that stands still
+    assert weak.meta["provenance"]["stopped"] == "target" and weak.meta["provenance"]["recipe"] == "recipes/collect_demos.py"
+
+
 def test_bundled_missing_is_clear():
     with pytest.raises(MissingDemonstrationError, match="no bundled demonstrations for task 'Nope-v0'"):
         bundled("Nope-v0")
+    with pytest.raises(MissingDemonstrationError, match="task 'Hopper-v5' of kind 'expert'; available: .*'Hopper-v5_weak'"):
+        bundled("Hopper-v5", "expert")

@@ -38,6 +38,9 @@ def _slurm_state() -> str:
 _why = _slurm_state()
 needs_slurm = pytest.mark.skipif(bool(_why), reason=f"no Slurm scheduler here ({_why}); "
                                  "`bash tests/slurm/local_slurm.sh start` starts one")
+# One pytest-xdist worker runs them all, one after another: jobs of two tests at once would queue
+# for the node's CPUs and miss the tests' deadlines.
+pytestmark = pytest.mark.xdist_group("slurm")
 
 SLURM = ["hydra/launcher=slurm", "hydra.launcher.partition=debug", "hydra.launcher.timeout_min=10",
          "hydra.launcher.mem_gb=2", "hydra.launcher.cpus_per_task=1"]

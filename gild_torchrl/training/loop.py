@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
+from tensordict import TensorDictBase
 from tqdm import tqdm
 
 from gild_torchrl.algorithms import get_algorithm
@@ -99,11 +100,7 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
         tick = time.perf_counter()
         data = data.reshape(-1)
         replay_buffer.extend(data)
-        frames += data.numel()
-        progress.frames = frames
-        progress.rewarded += int((data.get(("next", "reward")) != 0).sum())
-        if progress.rewarded and progress.first_reward_frame is None:
-            progress.first_reward_frame = frames
+        frames = count_collected(progress, data)
         if progress.rewarded and isinstance(loss_module, MetaLookaheadLoss) and not loss_module.meta_started:
             loss_module.start_meta_learning()  # meta_start=first_reward waits for this
         timers["sample"] += time.perf_counter() - tick
@@ -149,6 +146,16 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
         tick = time.perf_counter()
     return finish_run(cfg, run_dir, (bar, collector, train_env, eval_env), logger, last_eval, progress, start,
                       earlier_wall_time, stopped, timers)
+
+
+def count_collected(progress: Progress, data: TensorDictBase) -> int:
+    """Add a collected batch to the run's counters (frames, rewarded transitions, the frame of the
+    first reward); returns the frames collected so far."""
+    progress.frames += data.numel()
+    progress.rewarded += int((data.get(("next", "reward")) != 0).sum())
+    if progress.rewarded and progress.first_reward_frame is None:
+        progress.first_reward_frame = progress.frames
+    return progress.frames
 
 
 def record_evaluation(cfg: DictConfig, last_eval: Mapping[str, Any], frames: int, progress: Progress, start: float,

@@ -19,7 +19,7 @@ from gild_torchrl.training.build import (make_collector, make_demonstrations, ma
                                          make_reference_demonstrations)
 from gild_torchrl.training.evaluate import evaluate
 from gild_torchrl.training.loggers import episode_scalars, log_scalars, make_logger
-from gild_torchrl.training.loop import (EvaluationHook, checkpoint_due, finish_run, finished_already, record_evaluation,
+from gild_torchrl.training.loop import (EvaluationHook, checkpoint_due, count_collected, finish_run, finished_already, record_evaluation,
                                         resume_collection, run_info, start_run)
 from gild_torchrl.training.run_dir import EVAL_FILE, EvaluationCSV, Progress, write_run_info
 
@@ -71,11 +71,7 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
         timers["collect"] += time.perf_counter() - tick
         tick = time.perf_counter()
         data = data.reshape(-1)
-        frames += data.numel()
-        progress.frames = frames
-        progress.rewarded += int((data.get(("next", "reward")) != 0).sum())
-        if progress.rewarded and progress.first_reward_frame is None:
-            progress.first_reward_frame = frames
+        frames = count_collected(progress, data)
         out = agent.iteration(data, demo_pairs, optimizers, iteration=progress.updates)  # one iteration per batch
         progress.updates += 1
         collector.update_policy_weights_()
