@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 from gild_torchrl.analysis import analyse, load_study
-from gild_torchrl.analysis.grid import launch_runs
+from gild_torchrl.analysis.grid import RUN_KEYS, find_cell, launch_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "recipes" / "config"
@@ -217,3 +217,22 @@ def test_demo_quality_reads_the_long_studys_bundled_set_runs_under_the_same_prot
     assert quality_cell["set"]["collector.total_frames"] <= long_cell["set"]["collector.total_frames"]
     quality_runs, long_runs = launch_runs(quality), launch_runs(long)
     assert {r.split("/")[-1] for r in quality_runs} <= {r.split("/")[-1] for r in long_runs}  # its seeds are run there
+
+    def run_config(preset: str, setting: str) -> dict:  # a run's whole config, as study_job makes it
+        with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
+            cfg = compose("study", [f"study={preset}", f"setting={setting}", "env.name=Hopper-v5", "algorithm=td3",
+                                    "seed=1", "run_dir=unused"])
+        values = {"env.name": "Hopper-v5", "algorithm": "td3", "setting": setting, "seed": 1}
+        assert set(values) == set(RUN_KEYS)
+        for key, value in find_cell(values, OmegaConf.to_container(cfg.study.cells))["set"].items():
+            OmegaConf.update(cfg, key, value, merge=False)
+        with open_dict(cfg):
+            for key in ("study", "setting"):  # the preset's name, and the sweep's choice (read from Hydra)
+                del cfg[key]
+        run = OmegaConf.to_container(cfg, resolve=True)
+        run["collector"].pop("total_frames")
+        run["checkpoint"].pop("keep_final")  # what happens after the last frame
+        return run
+
+    for setting in ("rl", "il", "gild_bc_first_reward"):
+        assert run_config("demo_quality", setting) == run_config("long_hopper", setting), setting

@@ -15,12 +15,13 @@ from gild_torchrl.analysis.runs import Run
 from gild_torchrl.analysis.table import SETTING_ORDER, group_runs, scored_runs
 
 LABELS = {
-    "rl": "RL", "il": "RL+IL", "il_warm_start": "RL+IL (1% warm start)", "meta_critic": "Meta-Critic",
+    "rl": "RL", "il": "RL+IL", "il_warm_start": "RL+IL (warm start only)", "meta_critic": "Meta-Critic",
     "gild": "GILD", "gild_bc_first_reward": "GILD (BC init, meta from 1st reward)",
     "gild_q_value": "GILD (mean-Q meta-loss)", "gild_ws5k": "GILD (0.5% warm start)", "gild_ws20k": "GILD (2% warm start)",
     "gild_ws50k": "GILD (5% warm start)", "il_noisy_demos": "RL+IL (noisy demos)", "il_negated_demos": "RL+IL (negated demos)",
     "gild_bc_first_reward_noisy_demos": "GILD BC-first (noisy demos)",
     "gild_bc_first_reward_negated_demos": "GILD BC-first (negated demos)",
+    "il_weak_demos": "RL+IL (weak demos)", "gild_bc_first_reward_weak_demos": "GILD BC-first (weak demos)",
 }
 ALGORITHM_LABELS = {"ddpg": "DDPG", "td3": "TD3", "sac": "SAC"}
 
