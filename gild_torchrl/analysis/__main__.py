@@ -63,8 +63,8 @@ def borrowed_runs(runs: list, others: list[str | Path], settings: list[str] | No
     borrowed = []
     for other in others:
         for run in load_study(other).runs:
-            wanted = run.setting in settings if settings else run.setting not in own
-            if (run.task, run.algorithm) in tasks and run.seed in seeds and wanted and run.setting not in own:
+            wanted = run.setting not in own and (not settings or run.setting in settings)
+            if wanted and (run.task, run.algorithm) in tasks and run.seed in seeds:
                 borrowed.append(run)
     return borrowed
 

@@ -93,8 +93,7 @@ class Run:
             first = self.first_reward_frame
             result = {"total_wall_time": launches_wall_time(evals.get("wall_time", np.zeros(0))),
                       "first_reward_frame": first if first <= frames else None}
-        return replace(self, total_frames=frames, finished=reached, evals=evals, _events=self._events,
-                       _result=result, _until=frames)
+        return replace(self, total_frames=frames, finished=reached, evals=evals, _result=result, _until=frames)
 
     def scalars(self, tag: str) -> tuple[np.ndarray, np.ndarray]:
         """A TensorBoard scalar the run logged (e.g. ``gild/meta_grad_norm``): (frames, values); empty if none."""
