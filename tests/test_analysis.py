@@ -296,3 +296,20 @@ def test_another_studys_runs_join_on_the_same_task_algorithm_and_seeds(tmp_path)
     result = analyse(own, tmp_path / "out2", reps=200, until=3000, also=[other])
     assert {row["setting"] for row in result["rows"]} == {"rl", "il", "il_noisy_demos"}
     assert main([str(own), "--until", "0"]) == 2
+
+
+def test_every_setting_of_a_figure_has_its_own_colour_and_the_named_ones_keep_theirs():
+    from types import SimpleNamespace
+
+    from gild_torchrl.analysis.figures import setting_colours
+
+    def colours(*settings):
+        return setting_colours([SimpleNamespace(setting=s) for s in settings for _ in range(2)])
+
+    variants = [f"{base}_{kind}_demos" for base in ("il", "gild_bc_first_reward") for kind in ("noisy", "negated", "weak")]
+    quality = colours("rl", "il", "gild_bc_first_reward", *variants)
+    assert len(set(quality.values())) == len(quality) == 9
+    alone = colours("rl", "il", "gild_bc_first_reward")
+    assert {s: quality[s] for s in alone} == alone  # the named settings' colours do not depend on the others
+    many = colours(*(f"setting_{i}" for i in range(20)))
+    assert len(set(many.values())) == 20

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-
-import zlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import numpy as np
 
 from gild_torchrl.analysis.metrics import mean_curve_interval
 from gild_torchrl.analysis.runs import Run
-from gild_torchrl.analysis.table import SETTING_ORDER, group_runs, scored_runs
+from gild_torchrl.analysis.table import SETTING_ORDER, group_runs, scored_runs, setting_key
 
 LABELS = {
     "rl": "RL", "il": "RL+IL", "il_warm_start": "RL+IL (warm start only)", "meta_critic": "Meta-Critic",
@@ -35,11 +33,18 @@ def _pyplot():
     return plt
 
 
-def _colour(setting: str):
+def setting_colours(runs: list[Run]) -> dict[str, tuple[float, float, float]]:
+    """A colour per setting of the runs, no two alike up to 20 settings: the named settings keep theirs
+    in every study (tab10's first six), the others take the colours left free, in the table's order."""
     plt = _pyplot()
-    palette = plt.get_cmap("tab10").colors
-    index = SETTING_ORDER.index(setting) if setting in SETTING_ORDER else len(SETTING_ORDER) + zlib.crc32(setting.encode()) % 4
-    return palette[index % len(palette)]
+    palette = list(plt.get_cmap("tab10").colors) + list(plt.get_cmap("tab20").colors[1::2])
+    settings = sorted({run.setting for run in runs}, key=setting_key)
+    colours = {s: palette[SETTING_ORDER.index(s)] for s in settings if s in SETTING_ORDER}
+    taken = {SETTING_ORDER.index(s) for s in colours}
+    free = [c for i, c in enumerate(palette) if i not in taken]
+    others = [s for s in settings if s not in colours]
+    colours.update({s: free[i % len(free)] for i, s in enumerate(others)})
+    return colours
 
 
 def _panels(runs: list[Run]) -> dict[tuple[str, str], dict[str, list[Run]]]:
@@ -77,6 +82,7 @@ def plot_learning_curves(runs: list[Run], out_dir: Path, reps: int = 2000, seed:
     demonstrator's mean return as a dashed horizontal line where the demonstrations record it.
     """
     plt = _pyplot()
+    colour = setting_colours(runs)
     panels = _panels(runs)
     fig, axes = plt.subplots(len(panels), 2, figsize=(11, 3.6 * len(panels)), squeeze=False)
     for row, ((task, algorithm), settings) in enumerate(panels.items()):
@@ -85,8 +91,8 @@ def plot_learning_curves(runs: list[Run], out_dir: Path, reps: int = 2000, seed:
             for setting, group in settings.items():
                 frames, curves = _common_curve(group, column)
                 mean, low, high = mean_curve_interval(curves, reps=reps, seed=seed)
-                ax.plot(frames, mean, color=_colour(setting), label=f"{LABELS.get(setting, setting)} (n={len(curves)})")
-                ax.fill_between(frames, low, high, color=_colour(setting), alpha=0.2, linewidth=0)
+                ax.plot(frames, mean, color=colour[setting], label=f"{LABELS.get(setting, setting)} (n={len(curves)})")
+                ax.fill_between(frames, low, high, color=colour[setting], alpha=0.2, linewidth=0)
             demonstrator = next((getattr(r, f"demonstrator_{kind}_return") for g in settings.values() for r in g
                                  if getattr(r, f"demonstrator_{kind}_return") is not None), None)
             if demonstrator is not None:
@@ -108,6 +114,7 @@ def plot_divergence(runs: list[Run], out_dir: Path) -> list[Path]:
     divergence from the fitted behaviour policy. Mean over seeds, thin lines per seed.
     """
     plt = _pyplot()
+    colour = setting_colours(runs)
     panels = {k: v for k, v in _panels(runs).items()
               if any(np.isfinite(r.column("demo_action_mse")).any() for g in v.values() for r in g)}
     if not panels:
@@ -126,8 +133,8 @@ def plot_divergence(runs: list[Run], out_dir: Path) -> list[Path]:
                 if not np.isfinite(curves).any():
                     continue
                 for curve in curves:
-                    ax.plot(frames, curve, color=_colour(setting), alpha=0.25, linewidth=0.7)
-                ax.plot(frames, np.nanmean(curves, axis=0), color=_colour(setting), label=LABELS.get(setting, setting))
+                    ax.plot(frames, curve, color=colour[setting], alpha=0.25, linewidth=0.7)
+                ax.plot(frames, np.nanmean(curves, axis=0), color=colour[setting], label=LABELS.get(setting, setting))
             ax.set_title(f"{task}, {ALGORITHM_LABELS.get(algorithm, algorithm)}: divergence from the demonstrator")
             ax.set_xlabel("environment frames")
             ax.set_ylabel(label)
@@ -156,6 +163,7 @@ def plot_diagnostics(runs: list[Run], out_dir: Path) -> list[Path]:
     Panels only for the diagnostics some run logged (the meta-learning ones stop with the warm start).
     """
     plt = _pyplot()
+    colour = setting_colours(runs)
     panels = _panels(runs)
     tags = [d for d in DIAGNOSTICS if any(r.scalars(d[0])[0].size for s in panels.values() for g in s.values() for r in g)]
     if not tags:
@@ -176,7 +184,7 @@ def plot_diagnostics(runs: list[Run], out_dir: Path) -> list[Path]:
                     steps, values = run.scalars(tag)
                     if not steps.size:
                         continue
-                    ax.plot(steps, values, color=_colour(setting), alpha=0.7, linewidth=0.9,
+                    ax.plot(steps, values, color=colour[setting], alpha=0.7, linewidth=0.9,
                             marker="o" if steps.size < 20 else None, markersize=3,  # a 1% warm start logs few points
                             label=None if labelled else LABELS.get(setting, setting))
                     labelled = True
