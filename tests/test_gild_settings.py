@@ -101,6 +101,17 @@ def test_gradient_alignment_on_known_vectors():
     assert float(cosine) == pytest.approx(2**-0.5)
 
 
+def test_gradient_alignment_of_a_vanishing_gradient_stays_a_cosine():
+    # a GILD gradient shrunk to 1e-25 (as the faithful setting's does during a long warm start)
+    generator = torch.Generator().manual_seed(0)
+    grad, reference = torch.randn(256, 3, generator=generator), torch.randn(256, 3, generator=generator)
+    cosine, ratio = gradient_alignment(1e-25 * grad, 1e-3 * reference)
+    exact = torch.nn.functional.cosine_similarity(grad.double().flatten(), reference.double().flatten(), dim=0)
+    assert float(cosine) == pytest.approx(float(exact), abs=1e-5)
+    assert float(ratio) == pytest.approx(1e-22 * float(grad.norm() / reference.norm()), rel=1e-4)
+    assert gradient_alignment(torch.zeros(4), torch.ones(4)) == (0.0, 0.0)
+
+
 def test_gild_diagnostics_match_an_independent_computation():
     loss = make_objective("gild", "td3", diagnostics_interval=1)
     batch = make_input()

@@ -193,6 +193,8 @@ def plot_diagnostics(runs: list[Run], out_dir: Path) -> list[Path]:
             ax.set_ylabel(label, fontsize=8)
             if tag == "gild/meta_step":
                 ax.set_ylim(-0.1, 1.1)
+            if tag == "gild/gild_bc_cosine":  # a cosine; runs logged before gradient_alignment rescaled could leave [-1, 1]
+                ax.set_ylim(-1.05, 1.05)
             if log_scale and ax.has_data():
                 ax.set_yscale("symlog" if tag == "gild/rewarded_transitions" else "log")
             ax.grid(alpha=0.3)

@@ -17,11 +17,17 @@ GILD_INITS = ("random", "bc")
 
 
 def gradient_alignment(grad: torch.Tensor, reference: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cosine between two gradients taken as flat vectors, and the ratio of their norms (grad / reference)."""
+    """Cosine between two gradients taken as flat vectors, and the ratio of their norms (grad / reference).
+
+    Each vector is divided by its largest entry first: a GILD gradient that has shrunk to 1e-20
+    would otherwise square to zero in float32 and give a cosine far outside [-1, 1].
+    """
     grad, reference = grad.detach().flatten(), reference.detach().flatten()
+    scale, reference_scale = grad.abs().max().clamp_min(1e-38), reference.abs().max().clamp_min(1e-38)
+    grad, reference = grad / scale, reference / reference_scale
     norm, reference_norm = torch.linalg.vector_norm(grad), torch.linalg.vector_norm(reference)
     cosine = torch.dot(grad, reference) / (norm * reference_norm).clamp_min(1e-30)
-    return cosine, norm / reference_norm.clamp_min(1e-30)
+    return cosine, (scale / reference_scale) * (norm / reference_norm.clamp_min(1e-30))
 
 
 class GILDLoss(MetaLookaheadLoss):
