@@ -74,7 +74,7 @@ def test_the_discriminator_separates_separable_pairs_and_rewards_the_demonstrate
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    assert first == pytest.approx(2 * math.log(2), abs=0.2) and float(loss) < 0.05
+    assert first == pytest.approx(2 * math.log(2), abs=0.2) and float(loss.detach()) < 0.05
     assert bool((torch.sigmoid(d(demo_obs, demo_act)) > 0.9).all()) and bool((torch.sigmoid(d(obs, act)) < 0.1).all())
     assert float(d.guidance_reward(demo_obs, demo_act).min()) > float(d.guidance_reward(obs, act).max())
 

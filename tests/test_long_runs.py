@@ -12,7 +12,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from test_study import run_study
+from test_study import IN_PROCESS, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "recipes" / "config"
@@ -65,12 +65,12 @@ def _eval_frames(run_dir: Path) -> list[int]:
 
 
 def test_a_finished_study_run_is_extended_to_a_larger_budget_and_its_curves_continue(tmp_path):
-    run_study(tmp_path, "setting=gild", "checkpoint.keep_final=true")
+    run_study(tmp_path, IN_PROCESS, "setting=gild", "checkpoint.keep_final=true")
     run_dir = tmp_path / "study" / "PointNav" / "td3" / "gild" / "seed0"
     assert _eval_frames(run_dir) == [500, 1000]
     before = torch.load(run_dir / "checkpoint" / "state.pt", weights_only=False)
 
-    second = run_study(tmp_path, "setting=gild", "checkpoint.keep_final=true", "collector.total_frames=2000")
+    second = run_study(tmp_path, IN_PROCESS, "setting=gild", "checkpoint.keep_final=true", "collector.total_frames=2000")
     assert "gild/seed0: extending to 2000 frames" in second.stdout, second.stdout
     assert _eval_frames(run_dir) == [500, 1000, 1500, 2000]  # the old rows kept, the new ones after them
     result = json.loads((run_dir / "result.json").read_text())
@@ -86,7 +86,7 @@ def test_a_finished_study_run_is_extended_to_a_larger_budget_and_its_curves_cont
     assert counters["num_updates"] == 1500 and counters_before["num_updates"] == 500
     assert counters["warm_start_updates"] == counters_before["warm_start_updates"]  # the warm start carried on unchanged
 
-    third = run_study(tmp_path, "setting=gild", "checkpoint.keep_final=true", "collector.total_frames=2000")
+    third = run_study(tmp_path, IN_PROCESS, "setting=gild", "checkpoint.keep_final=true", "collector.total_frames=2000")
     assert "gild/seed0: finished earlier, skipped" in third.stdout
 
 

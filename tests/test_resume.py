@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from test_recipes import run_in_process
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = [
@@ -82,46 +83,39 @@ def test_killed_run_resumes_to_its_frame_count_without_losing_or_repeating_anyth
     assert len(buffer) == 2400
 
 
-def test_half_written_checkpoint_is_never_loaded(tmp_path):
+def test_half_written_checkpoint_is_never_loaded(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    proc = recipe("td3_gild.py", [*RUN, "collector.total_frames=800", f"run_dir={run_dir}"])
-    proc.communicate(timeout=300)
+    proc = run_in_process("td3_gild", [*RUN, "collector.total_frames=800", f"run_dir={run_dir}"], capsys)
     assert proc.returncode == 0
     # a crash mid-write leaves checkpoint.tmp; a crash between the renames leaves only checkpoint.old
     (run_dir / "checkpoint").rename(run_dir / "checkpoint.old")
     (run_dir / "checkpoint.tmp").mkdir()
     (run_dir / "checkpoint.tmp" / "state.pt").write_bytes(b"half a file")
-    resumed = recipe("td3_gild.py", [f"resume={run_dir}"])
-    out, err = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, err[-2000:]
-    assert "already finished at 800 frames" in out
+    resumed = run_in_process("td3_gild", [f"resume={run_dir}"], capsys)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "already finished at 800 frames" in resumed.stdout
 
     shutil.rmtree(run_dir / "checkpoint.old")
-    resumed = recipe("td3_gild.py", [f"resume={run_dir}"])
-    _, err = resumed.communicate(timeout=300)
+    resumed = run_in_process("td3_gild", [f"resume={run_dir}"], capsys)
     assert resumed.returncode == 2
-    assert err.strip().splitlines()[-1] == f"error: resume='{run_dir}' holds no complete checkpoint to continue from."
+    assert resumed.stderr.strip().splitlines()[-1] == f"error: resume='{run_dir}' holds no complete checkpoint to continue from."
 
 
-def test_resume_refuses_a_checkpoint_of_another_algorithm(tmp_path):
+def test_resume_refuses_a_checkpoint_of_another_algorithm(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    proc = recipe("td3_gild.py", [*RUN, "collector.total_frames=400", f"run_dir={run_dir}"])
-    proc.communicate(timeout=300)
+    run_in_process("td3_gild", [*RUN, "collector.total_frames=400", f"run_dir={run_dir}"], capsys)
     eval_rows = (run_dir / "eval.csv").read_text()
-    resumed = recipe("sac_gild.py", [f"resume={run_dir}"])
-    _, err = resumed.communicate(timeout=300)
+    resumed = run_in_process("sac_gild", [f"resume={run_dir}"], capsys)
     assert resumed.returncode == 2
-    assert "holds a td3 run; this recipe runs sac" in err.strip().splitlines()[-1]
+    assert "holds a td3 run; this recipe runs sac" in resumed.stderr.strip().splitlines()[-1]
     assert (run_dir / "eval.csv").read_text() == eval_rows
 
 
-@pytest.mark.parametrize("script", ["sac_gild.py", "ddpg_gild.py"])
-def test_every_algorithm_restores_its_checkpoint(tmp_path, script):
+@pytest.mark.parametrize("recipe_name", ["sac_gild", "ddpg_gild"])
+def test_every_algorithm_restores_its_checkpoint(tmp_path, capsys, recipe_name):
     run_dir = tmp_path / "run"
-    proc = recipe(script, [*RUN, "collector.total_frames=400", f"run_dir={run_dir}"])
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err[-2000:]
-    resumed = recipe(script, [f"resume={run_dir}"])
-    out, err = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, err[-2000:]
-    assert "already finished at 400 frames" in out
+    proc = run_in_process(recipe_name, [*RUN, "collector.total_frames=400", f"run_dir={run_dir}"], capsys)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    resumed = run_in_process(recipe_name, [f"resume={run_dir}"], capsys)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "already finished at 400 frames" in resumed.stdout

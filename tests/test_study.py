@@ -41,6 +41,11 @@ hydra:
 """
 
 
+# Hydra's basic launcher runs a study's jobs one after the other in the launching process: what the
+# tests below check does not depend on the launcher, and it saves a joblib worker's imports per launch.
+IN_PROCESS = "hydra/launcher=basic"
+
+
 def run_study(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     config_dir = tmp_path / "config"
     (config_dir / "study").mkdir(parents=True, exist_ok=True)
@@ -93,16 +98,16 @@ def test_a_study_runs_through_joblib_skips_finished_runs_and_extends(tmp_path):
 
 
 def test_the_command_line_wins_over_the_cell_budget(tmp_path):
-    run_study(tmp_path, "setting=rl", "collector.total_frames=750")
+    run_study(tmp_path, IN_PROCESS, "setting=rl", "collector.total_frames=750")
     info = json.loads((tmp_path / "study" / "PointNav" / "td3" / "rl" / "seed0" / "run.json").read_text())
     assert info["total_frames"] == 750
 
 
 def test_an_interrupted_study_run_resumes_from_its_checkpoint(tmp_path):
-    run_study(tmp_path, "setting=rl", "checkpoint.interval=500", "checkpoint.keep_final=true")
+    run_study(tmp_path, IN_PROCESS, "setting=rl", "checkpoint.interval=500", "checkpoint.keep_final=true")
     run_dir = tmp_path / "study" / "PointNav" / "td3" / "rl" / "seed0"
     (run_dir / "result.json").unlink()  # as if it had been killed after its last checkpoint
-    again = run_study(tmp_path, "setting=rl")
+    again = run_study(tmp_path, IN_PROCESS, "setting=rl")
     assert "resuming" in again.stdout and "already finished at 1000 frames" in again.stdout
 
 
