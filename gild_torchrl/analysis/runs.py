@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -104,7 +105,16 @@ class Run:
             directory = self.path / TENSORBOARD_DIR
             if directory.is_dir():
                 accumulator = EventAccumulator(str(directory), size_guidance={"scalars": 0})
-                accumulator.Reload()
+                # A resumed run's new events file starts again at its checkpoint's step: TensorBoard
+                # drops what the killed launch logged after that checkpoint (it was run again), as it
+                # should, and warns once per file as if TensorFlow had restarted; that warning is noise here.
+                tensorboard_log = logging.getLogger("tensorboard")
+                level = tensorboard_log.level
+                tensorboard_log.setLevel(logging.ERROR)
+                try:
+                    accumulator.Reload()
+                finally:
+                    tensorboard_log.setLevel(level)
                 for name in accumulator.Tags()["scalars"]:
                     events = accumulator.Scalars(name)
                     self._events[name] = (np.array([e.step for e in events], dtype=float),
