@@ -2,8 +2,9 @@
 
 TD3 on PointNav: the reward comes only on arrival at a goal one unit away (worth 1 - t/100),
 uniform exploration almost never gets there, and the demonstrator reaches it by a detour. Every
-objective runs on the same seeds (GILD stops at the evaluation it is asserted on); the assertions
-are what held on every seed when this test was written (see the README's learning-test table for the figures):
+objective runs on the same seeds (GILD stops at the evaluation it is asserted on); the
+assertions are what held on every seed when this test was written (see the README's
+learning-test table for the figures):
 
 - plain TD3 never reaches the goal;
 - TD3+GILD with its network fitted to the BC loss (``loss.gild_init=bc``) reaches it at its
