@@ -19,7 +19,7 @@ import numpy as np
 
 from gild_torchrl.analysis.grid import LAUNCHES_FILE, launch_runs, run_id
 
-from gild_torchrl.training.run_dir import EVAL_FILE, RESULT_FILE, RUN_FILE, TENSORBOARD_DIR  # the files a run writes
+from gild_torchrl.training.run_dir import DIAGNOSTICS_FILE, EVAL_FILE, RESULT_FILE, RUN_FILE, TENSORBOARD_DIR  # the files a run writes
 
 
 @dataclass
@@ -97,7 +97,11 @@ class Run:
         return replace(self, total_frames=frames, finished=reached, evals=evals, _result=result, _until=frames)
 
     def scalars(self, tag: str) -> tuple[np.ndarray, np.ndarray]:
-        """A TensorBoard scalar the run logged (e.g. ``gild/meta_grad_norm``): (frames, values); empty if none."""
+        """A TensorBoard scalar the run logged (e.g. ``gild/meta_grad_norm``): (frames, values); empty if none.
+
+        Read from the run's events, or, for a run restored from a study's record (no events), from
+        its ``diagnostics.csv`` (:mod:`gild_torchrl.analysis.record`).
+        """
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
         if self._events is None:
@@ -119,6 +123,8 @@ class Run:
                     events = accumulator.Scalars(name)
                     self._events[name] = (np.array([e.step for e in events], dtype=float),
                                           np.array([e.value for e in events], dtype=float))
+            elif (self.path / DIAGNOSTICS_FILE).is_file():
+                self._events = read_diagnostics_csv(self.path / DIAGNOSTICS_FILE)
         steps, values = self._events.get(tag, (np.zeros(0), np.zeros(0)))
         if self._until is not None:
             keep = steps <= self._until
@@ -197,6 +203,18 @@ def read_eval_csv(path: Path) -> dict[str, np.ndarray]:
                 rows.append(values)
                 last = values["frames"]
     return {name: np.array([row[name] for row in rows]) for name in names} if rows else {}
+
+
+def read_diagnostics_csv(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """A record's ``diagnostics.csv`` (tag, frames, value) as ``{tag: (frames, values)}``."""
+    points: dict[str, list[tuple[float, float]]] = {}
+    with path.open(newline="") as f:
+        for number, row in enumerate(csv.DictReader(f), 2):
+            try:
+                points.setdefault(row["tag"], []).append((float(row["frames"]), float(row["value"])))
+            except (KeyError, TypeError, ValueError) as err:
+                raise ValueError(f"{path} line {number} is not a diagnostics row (tag, frames, value): {err}") from None
+    return {tag: (np.array([p[0] for p in rows]), np.array([p[1] for p in rows])) for tag, rows in points.items()}
 
 
 def read_run(run_dir: Path) -> Run:

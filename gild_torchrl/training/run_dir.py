@@ -22,9 +22,10 @@ RESULT_FILE = "result.json"  # written once the run has finished; its presence m
 TENSORBOARD_DIR = "tensorboard"  # TensorBoard's events (the default logger), which the analysis reads
 LOGGER_DIRS = (TENSORBOARD_DIR, "csv_logs", "wandb", "mlflow")  # each logger backend's directory
 CHECKPOINT_DIRS = ("checkpoint", "checkpoint.old")  # the newest complete checkpoint, and the previous one
+DIAGNOSTICS_FILE = "diagnostics.csv"  # a study record's copy of the gild/ diagnostics, read when the events are gone
 BEHAVIOUR_POLICY_FILE = "behaviour_policy.pt"  # the behaviour policy fitted once to the demonstrations (eval.behaviour_kl)
 #: What a run writes into its directory; a new run refuses a directory holding any of them.
-RUN_OUTPUTS = (EVAL_FILE, RUN_FILE, RESULT_FILE, BEHAVIOUR_POLICY_FILE, *LOGGER_DIRS, *CHECKPOINT_DIRS)
+RUN_OUTPUTS = (EVAL_FILE, RUN_FILE, RESULT_FILE, DIAGNOSTICS_FILE, BEHAVIOUR_POLICY_FILE, *LOGGER_DIRS, *CHECKPOINT_DIRS)
 #: ``eval.csv``'s columns; one a run does not measure (``demo_nll`` of a deterministic actor) stays empty.
 EVAL_COLUMNS = ("frames", "updates", "wall_time", "dense_return", "sparse_return", "length", "x_final",
                 "demo_action_mse", "demo_nll", "demo_kl")
