@@ -46,6 +46,8 @@ def test_restore_leaves_a_run_the_study_holds_and_says_what_is_wrong_in_one_line
     study_dir, record_dir = tmp_path / "study", tmp_path / "record"
     write_run(study_dir, "rl", 0, [1, 2], [0, 1])
     assert main(["save", str(study_dir), str(record_dir)]) == 0
+    # a run without events or diagnostics (a record written before them) is recorded without them
+    assert sorted(p.name for p in (record_dir / "Hopper-v5_td3_rl_seed0").iterdir()) == ["eval.csv", "result.json", "run.json"]
     (study_dir / "Hopper-v5" / "td3" / "rl" / "seed0" / "eval.csv").write_text("frames\n")  # the study's own, newer
     assert main(["restore", str(record_dir), str(study_dir)]) == 0
     assert "1 were there already, left as they were" in capsys.readouterr().out

@@ -48,16 +48,17 @@ def thin(steps: np.ndarray, values: np.ndarray, max_points: int = MAX_POINTS) ->
 
 
 def write_diagnostics(run: Run, path: Path) -> int:
-    """``diagnostics.csv`` of a run from its events (or its own record); returns the rows written."""
-    rows = 0
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(("tag", "frames", "value"))
-        for tag in RECORDED_TAGS:
-            steps, values = thin(*run.scalars(tag))
-            writer.writerows((tag, int(step), repr(float(value))) for step, value in zip(steps, values))
-            rows += steps.size
-    return rows
+    """``diagnostics.csv`` of a run from its events (or its own record); returns the rows written.
+
+    A run without any (an older record, its events lost) gets no file.
+    """
+    rows = [(tag, int(step), repr(float(value))) for tag in RECORDED_TAGS for step, value in zip(*thin(*run.scalars(tag)))]
+    if rows:
+        with path.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(("tag", "frames", "value"))
+            writer.writerows(rows)
+    return len(rows)
 
 
 def save(study_dir: str | Path, record_dir: str | Path) -> list[Path]:
