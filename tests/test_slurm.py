@@ -100,7 +100,11 @@ def test_a_study_runs_on_slurm_with_the_resources_it_asked_for_and_the_analysis_
 def test_a_job_preempted_after_its_first_checkpoint_is_requeued_and_resumes_from_it(tmp_path):
     """What a cluster does to a preempted job: kill it, requeue it, run it again from the start."""
     run_dir = tmp_path / "study" / "PointNav" / "td3" / "rl" / "seed0"
-    cmd = study_command(tmp_path, "setting=rl", "collector.total_frames=2500", "checkpoint.interval=1000")
+    # 7,000 frames after the first checkpoint: about 15 s on a fast CPU, so the run is still going when
+    # the requeue's SIGKILL comes (KillWait=5 s after SIGTERM, which submitit ignores); with 1,500 it
+    # once finished within that window and the requeued job had nothing left to resume.
+    total = 8000
+    cmd = study_command(tmp_path, "setting=rl", f"collector.total_frames={total}", "checkpoint.interval=1000")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     study = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 180
@@ -118,10 +122,11 @@ def test_a_job_preempted_after_its_first_checkpoint_is_requeued_and_resumes_from
     assert study.returncode == 0, output[-3000:]
     assert scontrol(job)["Restarts"] == "1"
     logs = "".join(p.read_text() for p in (tmp_path / "study" / ".submitit").rglob("*_log.out"))
-    assert "rl/seed0: starting (2500 frames)" in logs and "rl/seed0: resuming (2500 frames)" in logs
+    assert f"rl/seed0: starting ({total} frames)" in logs
+    assert f"rl/seed0: resuming ({total} frames)" in logs, "the run finished before the requeue killed it"
     frames = [int(line.split(",")[0]) for line in (run_dir / "eval.csv").read_text().splitlines()[1:]]
-    assert frames == [500, 1000, 1500, 2000, 2500]  # every evaluation once, none lost or repeated
-    assert json.loads((run_dir / "result.json").read_text())["frames"] == 2500
+    assert frames == list(range(500, total + 1, 500))  # every evaluation once, none lost or repeated
+    assert json.loads((run_dir / "result.json").read_text())["frames"] == total
 
     again = run(cmd, tmp_path)  # the study has every run finished once: relaunching it runs nothing again
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
