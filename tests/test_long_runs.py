@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from gild_torchrl.training.provenance import read_launches
 from test_study import IN_PROCESS, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,6 +91,14 @@ def test_a_finished_study_run_is_extended_to_a_larger_budget_and_its_curves_cont
 
     third = run_study(tmp_path, IN_PROCESS, "setting=gild", "checkpoint.keep_final=true", "collector.total_frames=2000")
     assert "gild/seed0: finished earlier, skipped" in third.stdout
+    # each launch that trained is recorded with where it started and what it ran on; the skip is not
+    launches = read_launches(run_dir)
+    assert [(x["from_frames"], x["total_frames"]) for x in launches] == [(0, 1000), (1000, 2000)]
+    for launch in launches:
+        assert (launch["torch"], launch["torchrl"]) == (metadata.version("torch"), metadata.version("torchrl"))
+        assert launch["torch_threads"] == 1 and launch["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert launches[0]["commit"] == (head.stdout.strip() if head.returncode == 0 else None)
 
 
 def _finished_run(root: Path, frames: int) -> Path:

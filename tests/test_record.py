@@ -24,11 +24,15 @@ def test_a_recorded_study_restored_on_a_bare_machine_is_skipped_and_analysed_the
     assert main(["save", str(study_dir), str(record_dir)]) == 0
     assert sorted(p.name for p in record_dir.iterdir()) == ["PointNav_td3_gild_seed0", "PointNav_td3_rl_seed0"]
     assert sorted(p.name for p in (record_dir / "PointNav_td3_gild_seed0").iterdir()) == [
-        "diagnostics.csv", "eval.csv", "result.json", "run.json"]
+        "diagnostics.csv", "eval.csv", "provenance.jsonl", "result.json", "run.json"]
+
+    launches = (gild.path / "provenance.jsonl").read_text()
+    assert launches.count("\n") == 1 and '"from_frames": 0' in launches
 
     shutil.rmtree(study_dir)  # the machine is lost: events, checkpoints and Hydra's files with it
     assert main(["restore", str(record_dir), str(study_dir)]) == 0
     restored = next(run for run in load_study(study_dir).runs if run.setting == "gild")
+    assert (restored.path / "provenance.jsonl").read_text() == launches
     assert not (restored.path / "tensorboard").exists()
     for tag, (steps, values) in logged.items():
         np.testing.assert_array_equal(restored.scalars(tag)[0], steps)

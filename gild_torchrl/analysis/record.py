@@ -2,8 +2,8 @@
 
 A study directory lives on one machine's disk, with checkpoints, replay buffers and TensorBoard
 events that a new machine does not have. The record keeps, for each finished run, ``run.json``,
-``eval.csv``, ``result.json`` and the ``gild/`` diagnostics that the figures draw
-(``diagnostics.csv``: tag, frames, value), in ``RECORD/<task>_<algorithm>_<setting>_seed<seed>/``.
+``eval.csv``, ``result.json``, ``provenance.jsonl`` (what each launch ran on) and the ``gild/``
+diagnostics that the figures draw (``diagnostics.csv``: tag, frames, value), in ``RECORD/<task>_<algorithm>_<setting>_seed<seed>/``.
 ``restore`` lays a record back out as a study directory, so that the study relaunched on a new
 machine skips the recorded runs and the analysis draws the same curves, tables and diagnostics::
 
@@ -25,7 +25,7 @@ import numpy as np
 
 from gild_torchrl.analysis.figures import DIAGNOSTICS
 from gild_torchrl.analysis.runs import Run, load_study, read_run
-from gild_torchrl.training.run_dir import DIAGNOSTICS_FILE, EVAL_FILE, RESULT_FILE, RUN_FILE
+from gild_torchrl.training.run_dir import DIAGNOSTICS_FILE, EVAL_FILE, PROVENANCE_FILE, RESULT_FILE, RUN_FILE
 
 #: The ``gild/`` scalars a record keeps: those the diagnostics figure draws.
 RECORDED_TAGS = tuple(tag for tag, _, _ in DIAGNOSTICS)
@@ -75,6 +75,8 @@ def save(study_dir: str | Path, record_dir: str | Path) -> list[Path]:
         dest.mkdir(parents=True, exist_ok=True)
         for name in (RUN_FILE, EVAL_FILE, RESULT_FILE):
             shutil.copyfile(run.path / name, dest / name)
+        if (run.path / PROVENANCE_FILE).is_file():  # runs launched before launches were recorded have none
+            shutil.copyfile(run.path / PROVENANCE_FILE, dest / PROVENANCE_FILE)
         write_diagnostics(run, dest / DIAGNOSTICS_FILE)
         written.append(dest)
     return written
@@ -99,7 +101,7 @@ def restore(record_dir: str | Path, study_dir: str | Path) -> tuple[list[Path], 
             kept.append(dest)
             continue
         dest.mkdir(parents=True, exist_ok=True)
-        for name in (RUN_FILE, EVAL_FILE, RESULT_FILE, DIAGNOSTICS_FILE):
+        for name in (RUN_FILE, EVAL_FILE, RESULT_FILE, DIAGNOSTICS_FILE, PROVENANCE_FILE):
             if (info.parent / name).is_file():
                 shutil.copyfile(info.parent / name, dest / name)
         restored.append(dest)

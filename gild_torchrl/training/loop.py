@@ -34,6 +34,7 @@ from gild_torchrl.training.build import (make_behaviour_policy, make_collector, 
 from gild_torchrl.training.config import ConfigError, check_config, command_line_keys
 from gild_torchrl.training.evaluate import evaluate
 from gild_torchrl.training.loggers import close_logger, flush_logger, log_scalars, log_training, logs_diagnostics_per_update, make_logger, split_outputs
+from gild_torchrl.training.provenance import record_launch
 from gild_torchrl.training.run_dir import (EVAL_FILE, RESULT_FILE, EvaluationCSV, Progress, RunDirError, claim_run_dir,
                                            write_result, write_run_info)
 from gild_torchrl.training.update import sample_batch, update
@@ -77,6 +78,7 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
     frames = progress.frames
     if finished_already(run_dir, checkpoint, progress, cfg):
         return {"frames": frames, "updates": progress.updates, "wall_time": 0.0}
+    record_launch(run_dir, frames, cfg.collector.total_frames, cfg.collector.device or "cpu")
     collector = make_collector(cfg, train_env, policy, collected_frames=frames)
     resume_collection(restored, checkpoint, collector, (train_env, eval_env), cfg)
     skipped = Counter(progress.skipped)  # updates not applied to a group because its gradient was not finite

@@ -21,6 +21,7 @@ from gild_torchrl.training.evaluate import evaluate
 from gild_torchrl.training.loggers import episode_scalars, log_scalars, make_logger
 from gild_torchrl.training.loop import (EvaluationHook, checkpoint_due, count_collected, finish_run, finished_already, record_evaluation,
                                         resume_collection, run_info, start_run)
+from gild_torchrl.training.provenance import record_launch
 from gild_torchrl.training.run_dir import EVAL_FILE, EvaluationCSV, Progress, write_run_info
 
 
@@ -54,6 +55,7 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
     frames = progress.frames
     if finished_already(run_dir, checkpoint, progress, cfg):
         return {"frames": frames, "updates": progress.updates, "wall_time": 0.0}
+    record_launch(run_dir, frames, cfg.collector.total_frames, cfg.collector.device or "cpu")
     collector = make_collector(cfg, train_env, agent.policy, collected_frames=frames)
     resume_collection(restored, checkpoint, collector, (train_env, eval_env), cfg)
     logger = make_logger(cfg, run_dir, resume_frames=frames if checkpoint is not None else None)

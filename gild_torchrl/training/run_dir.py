@@ -24,8 +24,10 @@ LOGGER_DIRS = (TENSORBOARD_DIR, "csv_logs", "wandb", "mlflow")  # each logger ba
 CHECKPOINT_DIRS = ("checkpoint", "checkpoint.old")  # the newest complete checkpoint, and the previous one
 DIAGNOSTICS_FILE = "diagnostics.csv"  # a study record's copy of the gild/ diagnostics, read when the events are gone
 BEHAVIOUR_POLICY_FILE = "behaviour_policy.pt"  # the behaviour policy fitted once to the demonstrations (eval.behaviour_kl)
+PROVENANCE_FILE = "provenance.jsonl"  # one line per launch: from which frame, on which code, libraries and CPU
 #: What a run writes into its directory; a new run refuses a directory holding any of them.
-RUN_OUTPUTS = (EVAL_FILE, RUN_FILE, RESULT_FILE, DIAGNOSTICS_FILE, BEHAVIOUR_POLICY_FILE, *LOGGER_DIRS, *CHECKPOINT_DIRS)
+RUN_OUTPUTS = (EVAL_FILE, RUN_FILE, RESULT_FILE, DIAGNOSTICS_FILE, BEHAVIOUR_POLICY_FILE, *LOGGER_DIRS, PROVENANCE_FILE,
+               *CHECKPOINT_DIRS)
 #: ``eval.csv``'s columns; one a run does not measure (``demo_nll`` of a deterministic actor) stays empty.
 EVAL_COLUMNS = ("frames", "updates", "wall_time", "dense_return", "sparse_return", "length", "x_final",
                 "demo_action_mse", "demo_nll", "demo_kl")
