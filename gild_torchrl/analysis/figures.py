@@ -109,9 +109,10 @@ def plot_learning_curves(runs: list[Run], out_dir: Path, reps: int = 2000, seed:
 def plot_divergence(runs: list[Run], out_dir: Path) -> list[Path]:
     """How far each policy's actions are from the demonstrated ones on the demonstration states.
 
-    Action MSE (deterministic action vs demonstrated action) for every algorithm; for SAC also
-    the negative log-likelihood of the demonstrated actions and, when the runs measured it, the KL
-    divergence from the fitted behaviour policy. Mean over seeds, thin lines per seed.
+    Action MSE (deterministic action vs demonstrated action) for every algorithm; for stochastic
+    policies (SAC, TRPO) also the negative log-likelihood of the demonstrated actions and, when the
+    runs measured it (SAC), the KL divergence from the fitted behaviour policy. Mean over seeds,
+    thin lines per seed.
     """
     plt = _pyplot()
     colour = setting_colours(runs)
@@ -121,7 +122,7 @@ def plot_divergence(runs: list[Run], out_dir: Path) -> list[Path]:
         return []
     columns = [("demo_action_mse", "action MSE to the demonstrations")]
     if any(np.isfinite(r.column("demo_nll")).any() for settings in panels.values() for g in settings.values() for r in g):
-        columns.append(("demo_nll", "NLL of demonstrated actions (SAC)"))
+        columns.append(("demo_nll", "NLL of demonstrated actions"))
     if any(np.isfinite(r.column("demo_kl")).any() for settings in panels.values() for g in settings.values() for r in g):
         columns.append(("demo_kl", "KL(policy || behaviour policy) (SAC)"))
     fig, axes = plt.subplots(len(panels), len(columns), figsize=(5.8 * len(columns), 3.6 * len(panels)), squeeze=False)
@@ -138,6 +139,13 @@ def plot_divergence(runs: list[Run], out_dir: Path) -> list[Path]:
             ax.set_title(f"{task}, {ALGORITHM_LABELS.get(algorithm, algorithm)}: divergence from the demonstrator")
             ax.set_xlabel("environment frames")
             ax.set_ylabel(label)
+            if not ax.has_data():  # a deterministic policy has no likelihood; say so rather than leave an empty frame
+                ax.text(0.5, 0.5, "not measured for these settings\n(deterministic policy)" if column == "demo_nll"
+                        else "not measured for these settings", ha="center", va="center",
+                        transform=ax.transAxes, fontsize=9, color="0.4")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                continue
             if column == "demo_action_mse":
                 ax.set_yscale("log")
             ax.grid(alpha=0.3)
@@ -195,7 +203,13 @@ def plot_diagnostics(runs: list[Run], out_dir: Path) -> list[Path]:
                 ax.set_ylim(-0.1, 1.1)
             if tag == "gild/gild_bc_cosine":  # a cosine; runs logged before gradient_alignment rescaled could leave [-1, 1]
                 ax.set_ylim(-1.05, 1.05)
-            if log_scale and ax.has_data():
+            if not ax.has_data():  # e.g. LOGO beside GILD: say so rather than leave an empty frame
+                ax.text(0.5, 0.5, "not logged by these settings\n(no GILD network)", ha="center", va="center",
+                        transform=ax.transAxes, fontsize=8, color="0.4")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                continue
+            if log_scale:
                 ax.set_yscale("symlog" if tag == "gild/rewarded_transitions" else "log")
             ax.grid(alpha=0.3)
         axes[row, 0].legend(fontsize=7, loc="best")
