@@ -313,3 +313,28 @@ def test_every_setting_of_a_figure_has_its_own_colour_and_the_named_ones_keep_th
     assert {s: quality[s] for s in alone} == alone  # the named settings' colours do not depend on the others
     many = colours(*(f"setting_{i}" for i in range(20)))
     assert len(set(many.values())) == 20
+
+
+def test_runs_are_grouped_by_demonstration_set_with_plain_rl_in_every_panel(tmp_path):
+    from gild_torchrl.analysis.figures import demonstration_kind
+
+    for setting in ("rl", "il", "il_noisy_demos", "gild_bc_first_reward_weak_demos"):
+        write_run(tmp_path, setting, 0, [10, 20, 30], [0, 5, 7])
+    runs = {run.setting: run for run in load_study(tmp_path).runs}
+    assert demonstration_kind(runs["rl"]) is None                      # no demonstrations: the floor of every panel
+    assert demonstration_kind(runs["il"]) == ("il", "bundled")
+    assert demonstration_kind(runs["il_noisy_demos"]) == ("il", "noisy")
+    assert demonstration_kind(runs["gild_bc_first_reward_weak_demos"]) == ("gild_bc_first_reward", "weak")
+    analyse(tmp_path, reps=50)
+    assert (tmp_path / "analysis" / "learning_curves_by_demonstrations.png").read_bytes()[:8] == PNG_MAGIC
+    svg = (tmp_path / "analysis" / "learning_curves_by_demonstrations.svg").read_text()
+    for title in ("bundled demonstrations", "noisy demonstrations", "weak demonstrations"):
+        assert title in svg
+    assert svg.count("RL (n=1)") == 3                                  # plain RL drawn in each of the three panels
+
+
+def test_no_demonstration_panels_when_no_setting_varies_the_set(tmp_path):
+    for setting in ("rl", "il"):
+        write_run(tmp_path, setting, 0, [10, 20, 30], [0, 5, 7])
+    analyse(tmp_path, reps=50)
+    assert not (tmp_path / "analysis" / "learning_curves_by_demonstrations.png").exists()

@@ -7,7 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from gild_torchrl.analysis.figures import plot_diagnostics, plot_divergence, plot_learning_curves
+from gild_torchrl.analysis.figures import plot_by_demonstrations, plot_diagnostics, plot_divergence, plot_learning_curves
 from gild_torchrl.analysis.runs import load_study
 from gild_torchrl.analysis.table import markdown, results_rows, write_csv
 
@@ -49,6 +49,7 @@ def analyse(study_dir: str | Path, out_dir: str | Path | None = None, reps: int 
     (out_dir / "results.md").write_text(table)
     paths = [out_dir / "results.md", out_dir / "results.csv"]
     paths += plot_learning_curves(study.runs, out_dir, reps=reps, seed=seed)
+    paths += plot_by_demonstrations(study.runs, out_dir, reps=reps, seed=seed)
     paths += plot_divergence(study.runs, out_dir)
     paths += plot_diagnostics(study.runs, out_dir)
     return {"rows": rows, "table": table, "paths": paths, "warnings": notes}

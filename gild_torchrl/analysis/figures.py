@@ -1,4 +1,5 @@
-"""The study's figures (PNG and SVG, matplotlib): learning curves, divergence from the demonstrator, diagnostics."""
+"""The study's figures (PNG and SVG, matplotlib): learning curves (also by demonstration set), divergence from
+the demonstrator, diagnostics."""
 
 from __future__ import annotations
 
@@ -36,9 +37,14 @@ def _pyplot():
 def setting_colours(runs: list[Run]) -> dict[str, tuple[float, float, float]]:
     """A colour per setting of the runs, no two alike up to 20 settings: the named settings keep theirs
     in every study (tab10's first six), the others take the colours left free, in the table's order."""
+    return colours_of({run.setting for run in runs})
+
+
+def colours_of(settings) -> dict[str, tuple[float, float, float]]:
+    """``setting_colours`` for a set of setting names."""
     plt = _pyplot()
     palette = list(plt.get_cmap("tab10").colors) + list(plt.get_cmap("tab20").colors[1::2])
-    settings = sorted({run.setting for run in runs}, key=setting_key)
+    settings = sorted(set(settings), key=setting_key)
     colours = {s: palette[SETTING_ORDER.index(s)] for s in settings if s in SETTING_ORDER}
     taken = {SETTING_ORDER.index(s) for s in colours}
     free = [c for i, c in enumerate(palette) if i not in taken]
@@ -104,6 +110,58 @@ def plot_learning_curves(runs: list[Run], out_dir: Path, reps: int = 2000, seed:
         axes[row, 0].legend(fontsize=8, loc="best")
     fig.tight_layout()
     return _save(fig, out_dir, "learning_curves")
+
+
+#: Settings that vary the demonstrations are named ``<setting>_<kind>_demos`` (``il_noisy_demos``).
+DEMOS_SUFFIX = "_demos"
+
+
+def demonstration_kind(run: Run) -> tuple[str, str] | None:
+    """(base setting, demonstration set) of a run: ``il_noisy_demos`` is ("il", "noisy"), ``il`` is
+    ("il", "bundled"); None for a run without demonstrations (objective ``rl``), the floor of every set."""
+    if run.objective == "rl" or (run.objective is None and run.setting == "rl"):
+        return None
+    if run.setting.endswith(DEMOS_SUFFIX):
+        base, _, kind = run.setting[: -len(DEMOS_SUFFIX)].rpartition("_")
+        if base and kind:
+            return base, kind
+    return run.setting, "bundled"
+
+
+def plot_by_demonstrations(runs: list[Run], out_dir: Path, reps: int = 2000, seed: int = 0) -> list[Path]:
+    """Dense evaluation return with one panel per demonstration set, for studies that vary the set
+    (settings named ``<setting>_<kind>_demos``): the same colour for a base setting in every panel, and
+    the runs without demonstrations in every panel as the floor. Nothing when no setting varies it."""
+    if not any(run.setting.endswith(DEMOS_SUFFIX) for run in runs):
+        return []
+    plt = _pyplot()
+    rows = _panels(runs)
+    kinds = ["bundled"] + sorted({k[1] for r in runs if (k := demonstration_kind(r)) and k[1] != "bundled"})
+    colour = colours_of(r.setting if (k := demonstration_kind(r)) is None else k[0] for r in runs)
+    fig, axes = plt.subplots(len(rows), len(kinds), figsize=(4.4 * len(kinds), 3.4 * len(rows)), squeeze=False, sharey="row")
+    for row, ((task, algorithm), settings) in enumerate(rows.items()):
+        for col, kind in enumerate(kinds):
+            ax = axes[row, col]
+            panel = [(setting if (d := demonstration_kind(g[0])) is None else d[0], d, g) for setting, g in settings.items()]
+            for base, demo, group in sorted(panel, key=lambda p: setting_key(p[0])):
+                if demo is not None and demo[1] != kind:
+                    continue
+                frames, curves = _common_curve(group, "dense_return")
+                mean, low, high = mean_curve_interval(curves, reps=reps, seed=seed)
+                style = "--" if demo is None else "-"
+                ax.plot(frames, mean, style, color=colour[base], label=f"{LABELS.get(base, base)} (n={len(curves)})")
+                ax.fill_between(frames, low, high, color=colour[base], alpha=0.15, linewidth=0)
+            demonstrator = next((r.demonstrator_dense_return for g in settings.values() for r in g
+                                 if (d := demonstration_kind(r)) and d[1] == kind and r.demonstrator_dense_return is not None), None)
+            if demonstrator is not None:
+                ax.axhline(demonstrator, color="black", linestyle=":", linewidth=1, label="demonstrator")
+            ax.set_title(f"{task}, {ALGORITHM_LABELS.get(algorithm, algorithm)}: {kind} demonstrations", fontsize=10)
+            ax.set_xlabel("environment frames")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="upper left")
+        axes[row, 0].set_ylabel("dense return (mean over seeds, 95% CI)")
+    fig.tight_layout()
+    return _save(fig, out_dir, "learning_curves_by_demonstrations")
 
 
 def plot_divergence(runs: list[Run], out_dir: Path) -> list[Path]:

@@ -36,6 +36,7 @@ class Run:
     evals: dict[str, np.ndarray]
     demonstrator_dense_return: float | None = None
     demonstrator_sparse_return: float | None = None
+    objective: str | None = None  # loss.objective: "rl" trains without demonstrations
     _events: dict | None = field(default=None, repr=False)
     _result: dict = field(default_factory=dict, repr=False)
     _until: int | None = field(default=None, repr=False)  # frames past which the run is not read (see until)
@@ -232,6 +233,7 @@ def read_run(run_dir: Path) -> Run:
             evals={},
             demonstrator_dense_return=info.get("demonstrator_dense_return"),
             demonstrator_sparse_return=info.get("demonstrator_sparse_return"),
+            objective=info.get("objective"),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise ValueError(f"{run_dir / RUN_FILE} is not a run description ({type(err).__name__}: {err})") from None
