@@ -155,6 +155,26 @@ def test_q_value_meta_objective_is_minus_lookahead_value(algorithm):
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_the_two_meta_objectives_have_parallel_meta_gradients(algorithm):
+    # d/dw -tanh(V(phi') - V(phi_hat)) = -(1 - tanh^2) dV(phi')/dw: the pseudo-actor's value does not depend on
+    # omega, so the paper's meta-loss and its mean-Q ablation differ by a positive factor, near 1 while the
+    # lookahead changes the value little (the meta_objective study's reading)
+    batch = make_input(dtype=torch.float64)
+    grads, outs = {}, {}
+    for meta_objective in ("tanh_diff", "q_value"):
+        loss = make_objective("gild", algorithm, dtype=torch.float64, lookahead_lr=0.05, meta_objective=meta_objective)
+        torch.manual_seed(7)
+        outs[meta_objective] = loss(batch)
+        grads[meta_objective] = torch.autograd.grad(outs[meta_objective]["loss_gild"], list(loss.network_params.values(True, True)))
+    torch.testing.assert_close(outs["tanh_diff"]["meta_utility"], outs["q_value"]["meta_utility"])
+    factor = 1 - torch.tanh(outs["tanh_diff"]["meta_utility"].detach()) ** 2
+    assert 0 < factor <= 1
+    for tanh_grad, q_grad in zip(grads["tanh_diff"], grads["q_value"]):
+        torch.testing.assert_close(tanh_grad, factor * q_grad)
+    assert any(g.abs().max() > 1e-8 for g in grads["q_value"])
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize("objective", OBJECTIVES)
 def test_after_warm_start_output_is_the_base_loss_output(objective, algorithm):
     loss = make_objective(objective, algorithm, warm_start=2)
