@@ -313,6 +313,8 @@ def test_every_setting_of_a_figure_has_its_own_colour_and_the_named_ones_keep_th
     assert {s: quality[s] for s in alone} == alone  # the named settings' colours do not depend on the others
     many = colours(*(f"setting_{i}" for i in range(20)))
     assert len(set(many.values())) == 20
+    ablation = colours("gild", "gild_q_value")  # a setting beside a named one does not take an absent named one's colour
+    assert ablation["gild_q_value"] not in colours("rl", "il", "il_warm_start", "meta_critic", "gild", "gild_bc_first_reward").values()
 
 
 def test_runs_are_grouped_by_demonstration_set_with_plain_rl_in_every_panel(tmp_path):

@@ -47,7 +47,9 @@ def colours_of(settings) -> dict[str, tuple[float, float, float]]:
     settings = sorted(set(settings), key=setting_key)
     colours = {s: palette[SETTING_ORDER.index(s)] for s in settings if s in SETTING_ORDER}
     taken = {SETTING_ORDER.index(s) for s in colours}
-    free = [c for i, c in enumerate(palette) if i not in taken]
+    # the other settings never borrow a named setting's colour while others are left (gild_q_value is not RL's blue)
+    free = [c for i, c in enumerate(palette) if i >= len(SETTING_ORDER)]
+    free += [c for i, c in enumerate(palette[: len(SETTING_ORDER)]) if i not in taken]
     others = [s for s in settings if s not in colours]
     colours.update({s: free[i % len(free)] for i, s in enumerate(others)})
     return colours
