@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ def setting_colours(runs: list[Run]) -> dict[str, tuple[float, float, float]]:
     return colours_of({run.setting for run in runs})
 
 
-def colours_of(settings) -> dict[str, tuple[float, float, float]]:
+def colours_of(settings: Iterable[str]) -> dict[str, tuple[float, float, float]]:
     """``setting_colours`` for a set of setting names."""
     plt = _pyplot()
     palette = list(plt.get_cmap("tab10").colors) + list(plt.get_cmap("tab20").colors[1::2])
@@ -61,6 +62,13 @@ def _panels(runs: list[Run]) -> dict[tuple[str, str], dict[str, list[Run]]]:
     for (task, algorithm, setting), group in group_runs(runs).items():
         panels[(task, algorithm)][setting] = group
     return panels
+
+
+def _say_not_logged(ax, message: str) -> None:
+    """Write why a panel has no line (a setting that does not log it) instead of leaving an empty frame."""
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, fontsize=8, color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def _common_curve(group: list[Run], column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -134,18 +142,21 @@ def plot_by_demonstrations(runs: list[Run], out_dir: Path, reps: int = 2000, see
     """Dense evaluation return with one panel per demonstration set, for studies that vary the set
     (settings named ``<setting>_<kind>_demos``): the same colour for a base setting in every panel, and
     the runs without demonstrations in every panel as the floor. Nothing when no setting varies it."""
-    if not any(run.setting.endswith(DEMOS_SUFFIX) for run in runs):
+    varied = sorted({k[1] for r in runs if (k := demonstration_kind(r)) and k[1] != "bundled"})
+    if not varied:
         return []
     plt = _pyplot()
     rows = _panels(runs)
-    kinds = ["bundled"] + sorted({k[1] for r in runs if (k := demonstration_kind(r)) and k[1] != "bundled"})
+    kinds = ["bundled"] + varied
     colour = colours_of(r.setting if (k := demonstration_kind(r)) is None else k[0] for r in runs)
     fig, axes = plt.subplots(len(rows), len(kinds), figsize=(4.4 * len(kinds), 3.4 * len(rows)), squeeze=False, sharey="row")
     for row, ((task, algorithm), settings) in enumerate(rows.items()):
+        # (base setting, its demonstration kind or None for the floor, runs), in the table's order
+        lines = sorted(((setting if (d := demonstration_kind(g[0])) is None else d[0], d, g) for setting, g in settings.items()),
+                       key=lambda line: setting_key(line[0]))
         for col, kind in enumerate(kinds):
             ax = axes[row, col]
-            panel = [(setting if (d := demonstration_kind(g[0])) is None else d[0], d, g) for setting, g in settings.items()]
-            for base, demo, group in sorted(panel, key=lambda p: setting_key(p[0])):
+            for base, demo, group in lines:
                 if demo is not None and demo[1] != kind:
                     continue
                 frames, curves = _common_curve(group, "dense_return")
@@ -199,12 +210,8 @@ def plot_divergence(runs: list[Run], out_dir: Path) -> list[Path]:
             ax.set_title(f"{task}, {ALGORITHM_LABELS.get(algorithm, algorithm)}: divergence from the demonstrator")
             ax.set_xlabel("environment frames")
             ax.set_ylabel(label)
-            if not ax.has_data():  # a deterministic policy has no likelihood; say so rather than leave an empty frame
-                ax.text(0.5, 0.5, "not measured for these settings\n(deterministic policy)" if column == "demo_nll"
-                        else "not measured for these settings", ha="center", va="center",
-                        transform=ax.transAxes, fontsize=9, color="0.4")
-                ax.set_xticks([])
-                ax.set_yticks([])
+            if not ax.has_data():  # a deterministic policy has no likelihood
+                _say_not_logged(ax, "not measured for these settings" + ("\n(deterministic policy)" if column == "demo_nll" else ""))
                 continue
             if column == "demo_action_mse":
                 ax.set_yscale("log")
@@ -263,11 +270,8 @@ def plot_diagnostics(runs: list[Run], out_dir: Path) -> list[Path]:
                 ax.set_ylim(-0.1, 1.1)
             if tag == "gild/gild_bc_cosine":  # a cosine; runs logged before gradient_alignment rescaled could leave [-1, 1]
                 ax.set_ylim(-1.05, 1.05)
-            if not ax.has_data():  # e.g. LOGO beside GILD: say so rather than leave an empty frame
-                ax.text(0.5, 0.5, "not logged by these settings\n(no GILD network)", ha="center", va="center",
-                        transform=ax.transAxes, fontsize=8, color="0.4")
-                ax.set_xticks([])
-                ax.set_yticks([])
+            if not ax.has_data():  # e.g. LOGO beside GILD
+                _say_not_logged(ax, "not logged by these settings\n(no GILD network)")
                 continue
             if log_scale:
                 ax.set_yscale("symlog" if tag == "gild/rewarded_transitions" else "log")
