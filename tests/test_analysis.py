@@ -17,6 +17,7 @@ from gild_torchrl.analysis.grid import find_cell, study_runs
 from gild_torchrl.analysis.metrics import (
     final_return,
     first_frame_above,
+    first_frame_staying_below,
     frames_to_first_sparse_reward,
     iqm_interval,
     mean_curve_interval,
@@ -340,3 +341,41 @@ def test_no_demonstration_panels_when_no_setting_varies_the_set(tmp_path):
         write_run(tmp_path, setting, 0, [10, 20, 30], [0, 5, 7])
     analyse(tmp_path, reps=50)
     assert not (tmp_path / "analysis" / "learning_curves_by_demonstrations.png").exists()
+
+
+def test_a_diagnostic_settles_where_it_stays_below_for_good():
+    frames = np.array([100, 200, 300, 400, 500])
+    assert first_frame_staying_below(frames, np.array([1.0, 1e-4, 0.5, 1e-4, 1e-5]), 1e-3) == 400  # the dip at 200 does not count
+    assert first_frame_staying_below(frames, np.full(5, 1e-4), 1e-3) == 100
+    assert math.isnan(first_frame_staying_below(frames, np.array([1e-4, 1e-4, 1e-4, 1e-4, 0.1]), 1e-3))
+    assert math.isnan(first_frame_staying_below(frames[:0], np.zeros(0), 1e-3))
+
+
+def test_the_warm_start_table_reads_when_the_gild_pull_faded(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    ratios = {"gild": [0.5, 1e-2, 1e-4, 1e-5, 1e-6], "gild_bc_first_reward": [0.9, 0.9, 0.3, 0.2, 0.1]}
+    held_back = {"gild": 0, "gild_bc_first_reward": 2}  # logged steps before the first meta step
+    for setting, ratio in ratios.items():
+        run_dir = write_run(tmp_path, setting, 0, [10, 20, 30, 40], [0, 5, 7, 9], interval=1000)
+        writer = SummaryWriter(str(run_dir / "tensorboard"))
+        for i, value in enumerate(ratio):
+            step = 1000 + 100 * i
+            writer.add_scalar("gild/meta_step", float(i >= held_back[setting]), step)
+            writer.add_scalar("gild/gild_bc_norm_ratio", value, step)
+            writer.add_scalar("gild/gild_output_std", 10.0 ** -i, step)
+        writer.close()
+    write_run(tmp_path, "il", 0, [10, 20, 30, 40], [0, 5, 7, 9], interval=1000)  # no warm start: no row
+    result = analyse(tmp_path, reps=100)
+    rows = {r["setting"]: r for r in result["warm_start_rows"]}
+    assert set(rows) == {"gild", "gild_bc_first_reward"}
+    assert (rows["gild"]["first_meta_step_frames"], rows["gild"]["faded_frames"], rows["gild"]["faded_after_frames"]) == (1000, 1200, 200)
+    assert rows["gild"]["last_logged_frames"] == 1400 and rows["gild"]["output_std_at_end"] == pytest.approx(1e-4)
+    assert rows["gild"]["final_dense"] == pytest.approx(30.0)
+    assert rows["gild_bc_first_reward"]["first_meta_step_frames"] == 1200
+    assert math.isnan(rows["gild_bc_first_reward"]["faded_frames"])  # still pulling at 0.1 of BC's
+    text = (tmp_path / "analysis" / "results.md").read_text()
+    assert "| Hopper-v5 | td3 | gild | 0 | 1.0k | 1.4k | 1.2k (+0.2k) | 0.0001 | 30 / 7 |" in text
+    assert "| gild_bc_first_reward | 0 | 1.2k | 1.4k | never |" in text
+    with (tmp_path / "analysis" / "warm_start.csv").open() as f:
+        assert [r["setting"] for r in csv.DictReader(f)] == ["gild", "gild_bc_first_reward"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gild_torchrl.analysis.figures import plot_by_demonstrations, plot_diagnostics, plot_divergence, plot_learning_curves
 from gild_torchrl.analysis.runs import load_study
+from gild_torchrl.analysis import warm_start
 from gild_torchrl.analysis.table import markdown, results_rows, write_csv
 
 
@@ -19,7 +20,8 @@ class StudyWarning(UserWarning):
 def analyse(study_dir: str | Path, out_dir: str | Path | None = None, reps: int = 2000, seed: int = 0,
             at_frames: list[int] | None = None, until: int | None = None, also: list[str | Path] = (),
             also_settings: list[str] | None = None) -> dict:
-    """Write ``learning_curves``/``divergence``/``diagnostics`` (PNG, SVG) and ``results.md``/``results.csv``.
+    """Write ``learning_curves``/``divergence``/``diagnostics`` (PNG, SVG) and ``results.md``/``results.csv``
+    (and ``warm_start.csv``, also in ``results.md``, when runs logged a GILD warm start).
 
     Partial studies are aggregated as they are, with a :class:`StudyWarning` naming the missing
     and unfinished runs. ``until``: every run read as a run of that many frames (``Run.until``).
@@ -46,13 +48,18 @@ def analyse(study_dir: str | Path, out_dir: str | Path | None = None, reps: int 
     table += f"\nTotal CPU time of the finished runs: {cpu_hours:,.1f} hours (sum of their training wall times).\n"
     if notes:
         table += "\n" + "\n".join(f"Note: {note}." for note in notes) + "\n"
-    (out_dir / "results.md").write_text(table)
     paths = [out_dir / "results.md", out_dir / "results.csv"]
+    warm_start_rows = warm_start.warm_start_rows(study.runs)
+    if warm_start_rows:
+        warm_start.write_csv(warm_start_rows, out_dir / "warm_start.csv")
+        paths.append(out_dir / "warm_start.csv")
+        table += "\nGILD's warm start, run by run (from the `gild/` diagnostics):\n\n" + warm_start.markdown(warm_start_rows)
+    (out_dir / "results.md").write_text(table)
     paths += plot_learning_curves(study.runs, out_dir, reps=reps, seed=seed)
     paths += plot_by_demonstrations(study.runs, out_dir, reps=reps, seed=seed)
     paths += plot_divergence(study.runs, out_dir)
     paths += plot_diagnostics(study.runs, out_dir)
-    return {"rows": rows, "table": table, "paths": paths, "warnings": notes}
+    return {"rows": rows, "warm_start_rows": warm_start_rows, "table": table, "paths": paths, "warnings": notes}
 
 
 def borrowed_runs(runs: list, others: list[str | Path], settings: list[str] | None) -> list:

@@ -227,6 +227,7 @@ DIAGNOSTICS = (
     ("gild/meta_step", "meta step ran (1) or held back (0)", False),
     ("gild/meta_grad_norm", "meta-gradient norm", True),
     ("gild/gild_output_std", "std of the GILD output on the demo batch", True),
+    ("gild/gild_loss", "GILD loss, mean over the demo batch", False),
     ("gild/gild_bc_cosine", "cosine(dL_GILD/da, dL_BC/da)", False),
     ("gild/gild_bc_norm_ratio", "|dL_GILD/da| / |dL_BC/da|", True),
 )

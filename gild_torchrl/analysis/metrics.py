@@ -53,6 +53,18 @@ def frames_to_first_sparse_reward(frames: np.ndarray, sparse_returns: np.ndarray
     return first_frame_above(frames, np.abs(np.asarray(sparse_returns, dtype=float)), 0.0, strict=True)
 
 
+def first_frame_staying_below(frames: np.ndarray, values: np.ndarray, threshold: float) -> float:
+    """Frames at the first point from which every later value is below ``threshold``; nan if the last is not.
+
+    When a diagnostic settled for good (the GILD term's pull on the actor fading), not when it first dipped.
+    """
+    frames, values = np.asarray(frames, dtype=float), np.asarray(values, dtype=float)
+    above = np.flatnonzero(~(values < threshold))
+    if not values.size or (above.size and above[-1] == values.size - 1):
+        return float("nan")
+    return float(frames[above[-1] + 1]) if above.size else float(frames[0])
+
+
 def normalised_auc(frames: np.ndarray, returns: np.ndarray) -> float:
     """Area under the return curve (trapezoids over frames) divided by the frames it spans.
 
