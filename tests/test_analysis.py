@@ -379,3 +379,10 @@ def test_the_warm_start_table_reads_when_the_gild_pull_faded(tmp_path):
     assert "| gild_bc_first_reward | 0 | 1.2k | 1.4k | never |" in text
     with (tmp_path / "analysis" / "warm_start.csv").open() as f:
         assert [r["setting"] for r in csv.DictReader(f)] == ["gild", "gild_bc_first_reward"]
+
+
+def test_settings_are_ordered_as_the_paper_lists_them_then_with_numbers_in_numeric_order():
+    from gild_torchrl.analysis.table import setting_key
+
+    settings = ["gild_ws50k", "il", "gild_ws5k", "gild", "rl", "gild_ws20k", "gild_q_value"]
+    assert sorted(settings, key=setting_key) == ["rl", "il", "gild", "gild_q_value", "gild_ws5k", "gild_ws20k", "gild_ws50k"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -33,8 +34,10 @@ COLUMNS = (
 )
 
 
-def setting_key(setting: str) -> tuple[int, str]:
-    return (SETTING_ORDER.index(setting) if setting in SETTING_ORDER else len(SETTING_ORDER), setting)
+def setting_key(setting: str) -> tuple[int, list]:
+    """``SETTING_ORDER`` first, then the others with their numbers in numeric order (``gild_ws5k`` before ``gild_ws20k``)."""
+    rank = SETTING_ORDER.index(setting) if setting in SETTING_ORDER else len(SETTING_ORDER)
+    return rank, [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", setting)]
 
 
 def group_runs(runs: list[Run]) -> dict[tuple[str, str, str], list[Run]]:
