@@ -186,7 +186,7 @@ def test_submitit_runs_a_study_job_in_a_fresh_process(tmp_path):
 @pytest.mark.parametrize("preset, task, algorithm, settings", [
     ("meta_objective", "HalfCheetah-v5", "td3", {"gild", "gild_q_value"}),
     ("warm_start_timing", "Hopper-v5", "td3", {"gild_ws5k", "gild", "gild_ws20k", "gild_ws50k"}),
-    ("behaviour_divergence", "Walker2d-v5", "sac", {"il", "gild"}),
+    ("behaviour_divergence", "Walker2d-v5", "sac", {"rl", "il", "gild"}),
     ("demo_quality", "Hopper-v5", "td3", {"il_noisy_demos", "il_negated_demos", "il_weak_demos",
                                           "gild_bc_first_reward_noisy_demos", "gild_bc_first_reward_negated_demos",
                                           "gild_bc_first_reward_weak_demos"}),

@@ -213,8 +213,10 @@ def plot_divergence(runs: list[Run], out_dir: Path) -> list[Path]:
             if not ax.has_data():  # a deterministic policy has no likelihood
                 _say_not_logged(ax, "not measured for these settings" + ("\n(deterministic policy)" if column == "demo_nll" else ""))
                 continue
-            if column == "demo_action_mse":
+            if column in ("demo_action_mse", "demo_kl"):  # both >= 0 and spanning decades (a far policy's KL is in the thousands)
                 ax.set_yscale("log")
+            if column == "demo_nll":  # negative for a sharp likelihood, thousands for a far policy
+                ax.set_yscale("symlog", linthresh=10.0)
             ax.grid(alpha=0.3)
         axes[row, 0].legend(fontsize=8, loc="best")
     fig.tight_layout()
