@@ -10,7 +10,7 @@ from pathlib import Path
 from gild_torchrl.analysis.figures import plot_by_demonstrations, plot_diagnostics, plot_divergence, plot_learning_curves
 from gild_torchrl.analysis.runs import load_study
 from gild_torchrl.analysis import warm_start
-from gild_torchrl.analysis.table import markdown, results_rows, write_csv
+from gild_torchrl.analysis.table import markdown, results_rows, write_csv, write_rows
 
 
 class StudyWarning(UserWarning):
@@ -51,7 +51,7 @@ def analyse(study_dir: str | Path, out_dir: str | Path | None = None, reps: int 
     paths = [out_dir / "results.md", out_dir / "results.csv"]
     warm_start_rows = warm_start.warm_start_rows(study.runs)
     if warm_start_rows:
-        warm_start.write_csv(warm_start_rows, out_dir / "warm_start.csv")
+        write_rows(warm_start_rows, out_dir / "warm_start.csv", warm_start.COLUMNS)
         paths.append(out_dir / "warm_start.csv")
         table += "\nGILD's warm start, run by run (from the `gild/` diagnostics):\n\n" + warm_start.markdown(warm_start_rows)
     (out_dir / "results.md").write_text(table)

@@ -113,27 +113,34 @@ def results_rows(runs: list[Run], reps: int = 2000, seed: int = 0, at_frames: li
     return rows
 
 
-def write_csv(rows: list[dict], path: Path, at_frames: list[int] | None = None) -> None:
+def write_rows(rows: list[dict], path: Path, columns: list[str] | tuple[str, ...]) -> None:
+    """Rows of a table as CSV, in ``columns``' order."""
     with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=[*COLUMNS, *at_frames_columns(at_frames or [])])
+        writer = csv.DictWriter(f, fieldnames=list(columns))
         writer.writeheader()
         writer.writerows(rows)
 
 
-def _num(value: float, digits: int = 0) -> str:
+def write_csv(rows: list[dict], path: Path, at_frames: list[int] | None = None) -> None:
+    write_rows(rows, path, [*COLUMNS, *at_frames_columns(at_frames or [])])
+
+
+def format_number(value: float, digits: int = 0) -> str:
+    """A table cell: thousands separated, ``-`` for a missing value."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return f"{value:,.{digits}f}"
 
 
-def _frames(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value / 1000:,.1f}k"
+def format_frames(value: float, never: str = "-") -> str:
+    """Frames in thousands (``12.5k``); ``never`` for nan (a score the run did not reach)."""
+    return never if math.isnan(value) else f"{value / 1000:,.1f}k"
 
 
 def markdown(rows: list[dict], at_frames: list[int] | None = None) -> str:
     """The table as Markdown: returns with their IQM [95% CI]; frames in thousands ('-': never)."""
     at_frames = at_frames or []
-    at_header = "".join(f" dense / sparse at {_frames(f)} |" for f in at_frames)
+    at_header = "".join(f" dense / sparse at {format_frames(f)} |" for f in at_frames)
     lines = [
         "| task | algorithm | setting | runs | final dense: mean, IQM [95% CI] | final sparse: mean, IQM [95% CI] "
         "| AUC dense / sparse | first reward in training (median; runs) | first sparse evaluation return (median; runs) "
@@ -143,18 +150,18 @@ def markdown(rows: list[dict], at_frames: list[int] | None = None) -> str:
     for r in rows:
         scale = max(abs(r["final_dense_mean"]), abs(np.nan_to_num(r["demonstrator_dense_return"])))
         digits = 2 if scale < 10 else 0  # PointNav's returns are below 1, MuJoCo's in the thousands
-        dense = f"{_num(r['final_dense_mean'], digits)}, {_num(r['final_dense_iqm'], digits)} [{_num(r['final_dense_iqm_low'], digits)}, {_num(r['final_dense_iqm_high'], digits)}]"
-        sparse = f"{_num(r['final_sparse_mean'], digits)}, {_num(r['final_sparse_iqm'], digits)} [{_num(r['final_sparse_iqm_low'], digits)}, {_num(r['final_sparse_iqm_high'], digits)}]"
+        dense = f"{format_number(r['final_dense_mean'], digits)}, {format_number(r['final_dense_iqm'], digits)} [{format_number(r['final_dense_iqm_low'], digits)}, {format_number(r['final_dense_iqm_high'], digits)}]"
+        sparse = f"{format_number(r['final_sparse_mean'], digits)}, {format_number(r['final_sparse_iqm'], digits)} [{format_number(r['final_sparse_iqm_low'], digits)}, {format_number(r['final_sparse_iqm_high'], digits)}]"
         runs = f"{r['runs']}" + ("" if r["finished"] == r["runs"] else f" ({r['finished']} finished, scored)" if r["finished"] else " (none finished)")
         scored = r["finished"] or r["runs"]  # the counts below are out of the scored runs
-        demo = "-" if math.isnan(r["demonstrator_dense_return"]) else f"{_frames(r['frames_to_demonstrator_median'])}; {r['runs_reaching_demonstrator']}/{scored}"
+        demo = "-" if math.isnan(r["demonstrator_dense_return"]) else f"{format_frames(r['frames_to_demonstrator_median'])}; {r['runs_reaching_demonstrator']}/{scored}"
         above = "-" if math.isnan(r["demonstrator_dense_return"]) else f"{r['runs_final_above_demonstrator']}/{scored}"
         lines.append(
             f"| {r['task']} | {r['algorithm']} | {r['setting']} | {runs} | {dense} | {sparse} "
-            f"| {_num(r['auc_dense'], digits)} / {_num(r['auc_sparse'], digits)} "
-            f"| {_frames(r['first_training_reward_frames_median'])}; {r['runs_with_training_reward']}/{scored} "
-            f"| {_frames(r['first_sparse_frames_median'])}; {r['runs_with_sparse_reward']}/{scored} | {demo} "
-            f"| {above} | {_num(r['cpu_hours'], 1)} |"
-            + "".join(f" {_num(r[f'dense_at_{f}'], digits)} / {_num(r[f'sparse_at_{f}'], digits)} |" for f in at_frames)
+            f"| {format_number(r['auc_dense'], digits)} / {format_number(r['auc_sparse'], digits)} "
+            f"| {format_frames(r['first_training_reward_frames_median'])}; {r['runs_with_training_reward']}/{scored} "
+            f"| {format_frames(r['first_sparse_frames_median'])}; {r['runs_with_sparse_reward']}/{scored} | {demo} "
+            f"| {above} | {format_number(r['cpu_hours'], 1)} |"
+            + "".join(f" {format_number(r[f'dense_at_{f}'], digits)} / {format_number(r[f'sparse_at_{f}'], digits)} |" for f in at_frames)
         )
     return "\n".join(lines) + "\n"

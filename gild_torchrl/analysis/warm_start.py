@@ -9,15 +9,11 @@ the same batch (``gild/gild_bc_norm_ratio``) and stayed there.
 
 from __future__ import annotations
 
-import csv
 import math
-from pathlib import Path
-
-import numpy as np
 
 from gild_torchrl.analysis.metrics import final_return, first_frame_staying_below
 from gild_torchrl.analysis.runs import Run
-from gild_torchrl.analysis.table import setting_key
+from gild_torchrl.analysis.table import format_frames, format_number, setting_key
 
 #: The GILD term has faded when its action gradient is below this fraction of BC's, for good.
 FADED_RATIO = 1e-3
@@ -56,17 +52,6 @@ def warm_start_rows(runs: list[Run], faded_ratio: float = FADED_RATIO) -> list[d
     return rows
 
 
-def write_csv(rows: list[dict], path: Path) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def _frames(value: float) -> str:
-    return "never" if math.isnan(value) else f"{value / 1000:,.1f}k"
-
-
 def markdown(rows: list[dict], faded_ratio: float = FADED_RATIO) -> str:
     """The rows as a Markdown table (frames in thousands)."""
     lines = [
@@ -76,11 +61,11 @@ def markdown(rows: list[dict], faded_ratio: float = FADED_RATIO) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        after = "" if math.isnan(r["faded_after_frames"]) else f" (+{_frames(r['faded_after_frames'])})"
+        after = "" if math.isnan(r["faded_after_frames"]) else f" (+{format_frames(r['faded_after_frames'])})"
         std = "-" if math.isnan(r["output_std_at_end"]) else f"{r['output_std_at_end']:.2g}"
         lines.append(
-            f"| {r['task']} | {r['algorithm']} | {r['setting']} | {r['seed']} | {_frames(r['first_meta_step_frames'])} "
-            f"| {_frames(r['last_logged_frames'])} | {_frames(r['faded_frames'])}{after} | {std} "
-            f"| {np.round(r['final_dense']):,.0f} / {np.round(r['final_sparse']):,.0f} |"
+            f"| {r['task']} | {r['algorithm']} | {r['setting']} | {r['seed']} | {format_frames(r['first_meta_step_frames'], 'never')} "
+            f"| {format_frames(r['last_logged_frames'])} | {format_frames(r['faded_frames'], 'never')}{after} | {std} "
+            f"| {format_number(r['final_dense'])} / {format_number(r['final_sparse'])} |"
         )
     return "\n".join(lines) + "\n"
