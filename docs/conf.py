@@ -33,4 +33,5 @@ autodoc_preserve_defaults = True
 
 html_theme = "furo"
 html_title = "gild_torchrl"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["config_reference.css"]

@@ -141,7 +141,7 @@ def table(rows: list[Option]) -> nodes.table:
                           cell(nodes.Text(" ".join(option.meaning))))
     tgroup += head
     tgroup += body
-    result = nodes.table(classes=["config-reference"])
+    result = nodes.table(classes=["config-reference", "colwidths-given"])  # the colspecs' widths, in %
     result += tgroup
     return result
 
