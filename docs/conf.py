@@ -1,5 +1,6 @@
 """Sphinx configuration of the gild_torchrl site: ``python -m sphinx -W docs docs/_build/html``."""
 
+import inspect
 import sys
 from pathlib import Path
 
@@ -35,3 +36,20 @@ html_theme = "furo"
 html_title = "gild_torchrl"
 html_static_path = ["_static"]
 html_css_files = ["config_reference.css"]
+
+
+def class_signature(app, what, name, obj, options, signature, return_annotation):
+    """TorchRL's ``LossModule.__new__`` takes ``(*args, **kwargs)``, which autodoc would show for every
+    loss class: show the class's own signature instead (its types are listed under Parameters)."""
+    if what != "class" or signature != "(*args, **kwargs)":
+        return None
+    try:
+        sig = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return None
+    params = [p.replace(annotation=inspect.Parameter.empty) for p in sig.parameters.values()]
+    return str(sig.replace(parameters=params, return_annotation=inspect.Signature.empty)), None
+
+
+def setup(app) -> None:
+    app.connect("autodoc-process-signature", class_signature)
