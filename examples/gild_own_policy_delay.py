@@ -1,4 +1,4 @@
-"""Run TD3's policy delay in your own loop, as TorchRL's TD3 script does (the README's second example)."""
+"""Run TD3's policy delay in your own loop, as TorchRL's TD3 script does (the docs' second example, docs/losses.md)."""
 import torch
 from tensordict import TensorDict
 from torchrl.objectives import SoftUpdate

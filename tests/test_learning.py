@@ -3,8 +3,8 @@
 TD3 on PointNav: the reward comes only on arrival at a goal one unit away (worth 1 - t/100),
 uniform exploration almost never gets there, and the demonstrator reaches it by a detour. Every
 objective runs on the same seeds (GILD stops at the evaluation it is asserted on); the
-assertions are what held on every seed when this test was written (see the README's
-learning-test table for the figures):
+assertions are what held on every seed when this test was written (see docs/tasks.md,
+"Learning on PointNav", for the figures):
 
 - plain TD3 never reaches the goal;
 - TD3+GILD with its network fitted to the BC loss (``loss.gild_init=bc``) reaches it at its
@@ -13,7 +13,7 @@ learning-test table for the figures):
 The paper's own setting (a random GILD network) is not asserted: before the first reward its
 meta-gradient carries no signal (spec, "What we measured"), and on PointNav it reached the goal
 on one of two seeds. After the first reward the meta-learner switches imitation off, and the
-evaluation return of GILD falls back to RL's, while RL+IL keeps the detour: see the README.
+evaluation return of GILD falls back to RL's, while RL+IL keeps the detour: see docs/tasks.md.
 """
 
 from __future__ import annotations

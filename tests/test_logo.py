@@ -145,7 +145,7 @@ def test_logo_reaches_the_pointnav_goal_where_trpo_alone_does_not(tmp_path):
     (``random_success_rate`` is 0), so TRPO alone collects no reward and learns nothing; LOGO's
     guidance moves the policy along the demonstrator's path until its episodes arrive, and then the
     improvement step has rewards to follow. Seed 2 (seed 1 arrives too; seed 0 by 16k frames in
-    training but not yet in evaluation: README)."""
+    training but not yet in evaluation: docs/losses.md, LOGO)."""
     budget = ["env.name=PointNav", "collector.total_frames=12000", "collector.frames_per_batch=1000",
               "eval.interval=12000", "eval.episodes=10", "demos.pointnav_episodes=10", "logger.backend=null",
               "logger.progress_bar=false", "checkpoint.interval=0", "seed=2"]

@@ -1,4 +1,5 @@
-"""The README's composition example is the file it names, and it trains what it says it trains."""
+"""The README's composition example is the file it names, the docs show both examples from their files,
+and they train what they say they train."""
 
 from __future__ import annotations
 
@@ -41,12 +42,16 @@ def test_every_file_the_readme_shows_is_in_the_repository():
         assert (ROOT / path).is_file(), path
 
 
-def test_readme_second_example_runs_the_delay_in_the_callers_loop(capsys):
-    readme = (ROOT / "README.md").read_text()
-    examples = re.findall(r"<!-- example: (\S+) -->\n```python\n(.*?)```", readme, re.S)
-    assert len(examples) == 2, "README should show the loss-owned and the caller-owned policy delay"
-    path, code = ROOT / examples[1][0], examples[1][1]
-    assert code == path.read_text(), "README example and examples/ file differ"
+def test_docs_show_both_examples_from_their_files():
+    """The losses page includes both examples from examples/ (not copies), after the README's first."""
+    page = (ROOT / "docs" / "losses.md").read_text()
+    shown = re.findall(r"```\{literalinclude\} \.\./(\S+)", page)
+    assert shown == ["examples/gild_in_your_pipeline.py", "examples/gild_own_policy_delay.py"]
+    assert all((ROOT / path).is_file() for path in shown)
+
+
+def test_second_example_runs_the_delay_in_the_callers_loop(capsys):
+    path = ROOT / "examples" / "gild_own_policy_delay.py"
     torch.manual_seed(0)
     namespace = runpy.run_path(str(path), run_name="readme_example")
     loss = namespace["loss"]

@@ -2,6 +2,7 @@
 demonstrations inside a trust region that shrinks over training.
 
 Each iteration, on one batch of the current policy's transitions:
+
 1. **Policy improvement**: a TRPO step on the (sparse) task reward's GAE advantage, within
    ``KL(pi_k || pi) <= max_kl``; skipped for a batch without a single rewarded transition, whose
    advantage is only the value network's noise (normalised, it would drive a full-size step in a
@@ -12,6 +13,7 @@ Each iteration, on one batch of the current policy's transitions:
    ``delta_k = guidance_kl * guidance_decay ** k``: the guidance fades, so the policy can go beyond
    the demonstrator.
 3. Both value networks (task and guidance reward) regress their GAE targets.
+
 The objective ``rl`` skips step 2: TRPO alone, LOGO's control.
 """
 
