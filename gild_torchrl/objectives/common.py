@@ -391,6 +391,15 @@ class BaseLossWrapper(LossModule):
         if base:
             self.base_loss.set_keys(**base)
 
+    @property
+    def _action_spec(self):
+        """The base loss's: TorchRL's ``SACTrainer`` reads and sets the action spec on the loss it is given."""
+        return self.base_loss._action_spec
+
+    @_action_spec.setter
+    def _action_spec(self, spec) -> None:
+        self.base_loss._action_spec = spec
+
     def make_value_estimator(self, value_type=None, **hyperparams):
         self.base_loss.make_value_estimator(value_type, **hyperparams)
         return self
