@@ -13,8 +13,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 
 import gild_torchrl.trainers.configs  # noqa: F401  loss=gild and its neighbours
-from gild_torchrl.objectives import GILDLoss
+from gild_torchrl.modules import make_action_spec
+from gild_torchrl.objectives import GILDLoss, ILLoss, MetaCriticLoss
 from gild_torchrl.trainers import ActorStepSoftUpdate, GILDOptimizationStepper
+from gild_torchrl.trainers.configs import make_gild_loss
 from gild_torchrl.training.update import update
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "examples" / "torchrl_trainer" / "config"
@@ -22,7 +24,7 @@ WARM_START = 6  # guided actor updates
 SHORT = ["collector.total_frames=200", "collector.frames_per_batch=50", "collector.init_random_frames=50",
          "networks.policy_network.num_cells=[16,16]", "networks.qvalue_network.num_cells=[16,16]",
          "replay_buffer.batch_size=16", "replay_buffer.storage.max_size=200", "loss.demo_batch_size=8",
-         f"loss.warm_start={WARM_START}", "loss.diagnostics_interval=1", "loss.seed=5", "trainer.logger=null",
+         f"loss.warm_start={WARM_START}", "loss.seed=5", "trainer.logger=null",
          "trainer.progress_bar=false", "trainer.optim_steps_per_batch=10"]
 
 
@@ -68,6 +70,7 @@ def test_a_short_run_trains_gild_during_the_warm_start_only(name):
     assert torch.equal(snapshots["last"], flat(loss.gild_network_params))  # nothing after the warm start
     assert not torch.equal(actor_start, flat(loss.actor_network_params))  # the actor trained throughout
     assert trainer.optimization_stepper.skipped == {}
+    assert len(trainer._log_dict["gild/gild_loss"]) == WARM_START  # the diagnostics hook: one entry per guided update
 
 
 def test_the_trainers_update_is_the_recipes_for_the_same_batch():
@@ -107,3 +110,24 @@ def test_the_trainers_update_is_the_recipes_for_the_same_batch():
             if isinstance(a, torch.Tensor):
                 assert torch.equal(a, b), key
     assert kinds == [False, True]  # a critic-only update, then a guided one
+
+
+@pytest.mark.parametrize("objective,loss_class", [("il", ILLoss), ("meta_critic", MetaCriticLoss)])
+def test_the_other_objectives_are_one_override_away(objective, loss_class):
+    trainer = make_trainer("td3_gild", f"loss={objective}", "collector.total_frames=50",
+                           "trainer.optim_steps_per_batch=3")
+    trainer.train()
+    assert type(trainer.loss_module) is loss_class and trainer.loss_module.num_guided_updates == 2  # TD3's delay of 2
+
+
+def test_loss_configs_refuse_what_they_cannot_build():
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("td3_gild", overrides=SHORT)
+    actor, critic = (hydra.utils.instantiate(cfg.models[name]) for name in ("policy_model", "qvalue_model"))
+    networks = {"actor_network": actor, "qvalue_network": critic, "action_spec": make_action_spec(3)}
+    with pytest.raises(ValueError, match="base_loss=None"):
+        make_gild_loss(task="SparseHopper-v5", **networks)
+    with pytest.raises(ValueError, match="demonstrations=None and task=None"):
+        make_gild_loss(base_loss=cfg.loss.base_loss, **networks)
+    with pytest.raises(ValueError, match="observations have 17 entries; the actor expects 11"):
+        make_gild_loss(base_loss=cfg.loss.base_loss, task="SparseHalfCheetah-v5", **networks)

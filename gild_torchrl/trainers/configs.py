@@ -166,11 +166,14 @@ def _demonstrations(demonstrations: str | None, task: str | None, demo_format: s
 
 def _sizes(base, demos, observation_dim: int | None, action_dim: int | None) -> dict[str, int]:
     """The learned loss network's input sizes: given, else read from the demonstrations or the actor's first layer."""
+    linears = [m for m in base.actor_network.modules() if isinstance(m, torch.nn.Linear)]
+    if demos is not None and linears and demos.obs_dim != linears[0].in_features:
+        raise ValueError(f"The demonstrations' observations have {demos.obs_dim} entries; the actor expects "
+                         f"{linears[0].in_features} (demonstrations of another task?).")
     if observation_dim is None and demos is not None:
         observation_dim = demos.obs_dim
     if action_dim is None and demos is not None:
         action_dim = int(demos.data.get("action").shape[-1])
-    linears = [m for m in base.actor_network.modules() if isinstance(m, torch.nn.Linear)]
     if observation_dim is None and linears:
         observation_dim = linears[0].in_features
     if action_dim is None and getattr(base, "_action_spec", None) is not None:
@@ -192,10 +195,10 @@ def make_gild_loss(*, base_loss: Any = None, actor_network: Any = None, qvalue_n
                    trust_pickle: bool = False, observation_dim: int | None = None, action_dim: int | None = None,
                    init: str = "random", bc_fit_steps: int = 2000, **options: Any) -> GILDLoss:
     """:class:`GILDLossConfig`'s builder: the base loss, the demonstrations, then GILD (fitted to BC for ``init=bc``)."""
-    base = _base_loss(base_loss, actor_network, qvalue_network, critic_network, action_spec)
     demos = _demonstrations(demonstrations, task, demo_format, bundled_kind, trust_pickle)
     if demos is None:
         raise ValueError("demonstrations=None and task=None; GILD needs a demonstration set (a path, or a task with a bundled set).")
+    base = _base_loss(base_loss, actor_network, qvalue_network, critic_network, action_spec)
     loss = GILDLoss(base, init=init, **_sizes(base, demos, observation_dim, action_dim), **_drop_in_options(options, demos))
     if init == "bc":
         loss.fit_to_behaviour_cloning(demos.data, steps=int(bc_fit_steps))
@@ -207,10 +210,10 @@ def make_il_loss(*, base_loss: Any = None, actor_network: Any = None, qvalue_net
                  demo_format: str = "auto", task: str | None = None, bundled_kind: str | None = None,
                  trust_pickle: bool = False, **options: Any) -> ILLoss:
     """:class:`ILLossConfig`'s builder."""
-    base = _base_loss(base_loss, actor_network, qvalue_network, critic_network, action_spec)
     demos = _demonstrations(demonstrations, task, demo_format, bundled_kind, trust_pickle)
     if demos is None:
         raise ValueError("demonstrations=None and task=None; IL needs a demonstration set (a path, or a task with a bundled set).")
+    base = _base_loss(base_loss, actor_network, qvalue_network, critic_network, action_spec)
     return ILLoss(base, **_drop_in_options(options, demos))
 
 

@@ -23,6 +23,7 @@ from torchrl.trainers.trainers import OptimizationStepper
 from gild_torchrl.algorithms import actor_and_critic_groups
 from gild_torchrl.objectives import BaseLossWrapper, ForeachSoftUpdate, MetaLookaheadLoss
 from gild_torchrl.optim import make_adam, make_meta_optimizer
+from gild_torchrl.training.update import update
 
 
 class _NoTargetUpdate:
@@ -98,8 +99,6 @@ class GILDOptimizationStepper(OptimizationStepper):
         return optimizers
 
     def step(self, trainer, sub_batch: TensorDictBase) -> TensorDictBase:
-        from gild_torchrl.training.update import update  # training imports the trainers' neighbours, not the reverse
-
         loss = trainer.loss_module
         replay_buffer = getattr(trainer, "replay_buffer", None)
         if loss.validation_source == "replay_buffer" and loss._validation_buffer is None and replay_buffer is not None:
