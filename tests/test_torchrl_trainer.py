@@ -44,6 +44,9 @@ def test_the_configs_are_in_torchrls_store():
     assert {"gild.yaml", "il.yaml", "meta_critic.yaml", "td3.yaml"} <= set(store.list("loss"))
     assert "sparse_gym.yaml" in store.list("env")
     assert "gild.yaml" in store.list("optimization_stepper")
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):  # the recipes' total_updates
+        assert compose("td3_gild").loss.total_updates == 1_000_000 - 25_000
+        assert compose("sac_gild", overrides=["collector.total_frames=30000"]).loss.total_updates == 5_000
 
 
 @pytest.mark.parametrize("name", ["td3_gild", "sac_gild"])

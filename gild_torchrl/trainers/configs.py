@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from hydra.core.config_store import ConfigStore
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torchrl.trainers.algorithms.configs import GymEnvConfig, LossConfig, SoftUpdateConfig
 from torchrl.trainers.algorithms.configs.envs_libs import make_gym_env
 
@@ -228,8 +228,16 @@ def make_meta_critic_loss(*, base_loss: Any = None, actor_network: Any = None, q
     return MetaCriticLoss(base, **_sizes(base, demos, observation_dim, action_dim), **_drop_in_options(options, demos))
 
 
+def updates_after_random_phase(total_frames: int, init_random_frames: int) -> int:
+    """The recipes' ``total_updates``: one update per frame collected after the random phase (the
+    ``${gild_updates:...}`` resolver, so that a fractional ``warm_start`` follows the budget)."""
+    return max(1, int(total_frames) - int(init_random_frames))
+
+
 def register_configs(store: ConfigStore | None = None) -> None:
-    """Store the objectives' configs (and the env, stepper and target updater ones) in Hydra's ``ConfigStore``."""
+    """Store the objectives' configs (and the env, stepper and target updater ones) in Hydra's
+    ``ConfigStore``, and the ``gild_updates`` resolver."""
+    OmegaConf.register_new_resolver("gild_updates", updates_after_random_phase, replace=True)
     cs = store or ConfigStore.instance()
     cs.store(group="loss", name="gild", node=GILDLossConfig)
     cs.store(group="loss", name="il", node=ILLossConfig)
