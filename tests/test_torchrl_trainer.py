@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 
 import hydra
+import numpy as np
 import pytest
 import torch
 import torchrl.trainers.algorithms.configs  # noqa: F401  TorchRL's groups
@@ -45,8 +46,8 @@ def test_the_configs_are_in_torchrls_store():
     assert "sparse_gym.yaml" in store.list("env")
     assert "gild.yaml" in store.list("optimization_stepper")
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):  # the recipes' total_updates
-        assert compose("td3_gild").loss.total_updates == 1_000_000 - 25_000
-        assert compose("sac_gild", overrides=["collector.total_frames=30000"]).loss.total_updates == 5_000
+        assert compose("td3_gild").loss.total_updates == 1_000_000 - 10_000
+        assert compose("sac_gild", overrides=["collector.total_frames=30000"]).loss.total_updates == 20_000
 
 
 @pytest.mark.parametrize("name", ["td3_gild", "sac_gild"])
@@ -134,3 +135,16 @@ def test_loss_configs_refuse_what_they_cannot_build():
         make_gild_loss(base_loss=cfg.loss.base_loss, **networks)
     with pytest.raises(ValueError, match="observations have 17 entries; the actor expects 11"):
         make_gild_loss(base_loss=cfg.loss.base_loss, task="SparseHalfCheetah-v5", **networks)
+
+
+def test_demonstrations_by_path_and_format(tmp_path):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("td3_gild", overrides=SHORT)
+    actor, critic = (hydra.utils.instantiate(cfg.models[name]) for name in ("policy_model", "qvalue_model"))
+    rows = np.random.default_rng(0).uniform(-1, 1, size=(20, 14)).astype(np.float32)  # [s | a], Hopper's sizes
+    np.save(tmp_path / "demos.npy", rows)
+    loss = make_gild_loss(base_loss=cfg.loss.base_loss, actor_network=actor, qvalue_network=critic,
+                          action_spec=make_action_spec(3), demonstrations=str(tmp_path / "demos.npy"),
+                          demo_format="numpy", observation_dim=11, action_dim=3)
+    data = loss.demonstrations.data
+    assert np.array_equal(data["observation"].numpy(), rows[:, :11]) and np.array_equal(data["action"].numpy(), rows[:, 11:])

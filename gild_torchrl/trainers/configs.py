@@ -58,13 +58,13 @@ class _DropInLossConfig(LossConfig):
     demo_batch_size: int = 256
     validation_source: str = "replay_buffer"
     seed: int | None = None
+    observation_dim: int | None = None  # the task's sizes: the numpy and pickle readers need them
+    action_dim: int | None = None
     _recursive_: bool = False
 
 
 @dataclass
 class _MetaLossConfig(_DropInLossConfig):
-    observation_dim: int | None = None
-    action_dim: int | None = None
     lookahead_lr: float = 3e-4
     meta_objective: str = "tanh_diff"
     meta_start: str = "immediately"
@@ -154,14 +154,14 @@ def _base_loss(base_loss: Any, actor_network: Any, qvalue_network: Any, critic_n
 
 
 def _demonstrations(demonstrations: str | None, task: str | None, demo_format: str, bundled_kind: str | None,
-                    trust_pickle: bool):
+                    trust_pickle: bool, observation_dim: int | None = None, action_dim: int | None = None):
     """The demonstration set by path and format, or the one bundled with ``task``; None when neither is given."""
     if demonstrations is None and task is None:
         return None
     from gild_torchrl.data import open_demonstrations
 
     return open_demonstrations(demonstrations, task=task or "unknown", format=demo_format, bundled_kind=bundled_kind,
-                               trust_pickle=trust_pickle)
+                               trust_pickle=trust_pickle, obs_dim=observation_dim, act_dim=action_dim)
 
 
 def _sizes(base, demos, observation_dim: int | None, action_dim: int | None) -> dict[str, int]:
@@ -195,7 +195,7 @@ def make_gild_loss(*, base_loss: Any = None, actor_network: Any = None, qvalue_n
                    trust_pickle: bool = False, observation_dim: int | None = None, action_dim: int | None = None,
                    init: str = "random", bc_fit_steps: int = 2000, **options: Any) -> GILDLoss:
     """:class:`GILDLossConfig`'s builder: the base loss, the demonstrations, then GILD (fitted to BC for ``init=bc``)."""
-    demos = _demonstrations(demonstrations, task, demo_format, bundled_kind, trust_pickle)
+    demos = _demonstrations(demonstrations, task, demo_format, bundled_kind, trust_pickle, observation_dim, action_dim)
     if demos is None:
         raise ValueError("demonstrations=None and task=None; GILD needs a demonstration set (a path, or a task with a bundled set).")
     base = _base_loss(base_loss, actor_network, qvalue_network, critic_network, action_spec)
@@ -208,9 +208,10 @@ def make_gild_loss(*, base_loss: Any = None, actor_network: Any = None, qvalue_n
 def make_il_loss(*, base_loss: Any = None, actor_network: Any = None, qvalue_network: Any = None,
                  critic_network: Any = None, action_spec: Any = None, demonstrations: str | None = None,
                  demo_format: str = "auto", task: str | None = None, bundled_kind: str | None = None,
-                 trust_pickle: bool = False, **options: Any) -> ILLoss:
+                 trust_pickle: bool = False, observation_dim: int | None = None, action_dim: int | None = None,
+                 **options: Any) -> ILLoss:
     """:class:`ILLossConfig`'s builder."""
-    demos = _demonstrations(demonstrations, task, demo_format, bundled_kind, trust_pickle)
+    demos = _demonstrations(demonstrations, task, demo_format, bundled_kind, trust_pickle, observation_dim, action_dim)
     if demos is None:
         raise ValueError("demonstrations=None and task=None; IL needs a demonstration set (a path, or a task with a bundled set).")
     base = _base_loss(base_loss, actor_network, qvalue_network, critic_network, action_spec)
@@ -224,7 +225,7 @@ def make_meta_critic_loss(*, base_loss: Any = None, actor_network: Any = None, q
                           **options: Any) -> MetaCriticLoss:
     """:class:`MetaCriticLossConfig`'s builder (Meta-Critic trains on no demonstrations: a set, if given, only sizes its network)."""
     base = _base_loss(base_loss, actor_network, qvalue_network, critic_network, action_spec)
-    demos = _demonstrations(demonstrations, task, demo_format, bundled_kind, trust_pickle)
+    demos = _demonstrations(demonstrations, task, demo_format, bundled_kind, trust_pickle, observation_dim, action_dim)
     return MetaCriticLoss(base, **_sizes(base, demos, observation_dim, action_dim), **_drop_in_options(options, demos))
 
 
