@@ -16,6 +16,7 @@ from hydra.core.config_store import ConfigStore
 import gild_torchrl.trainers.configs  # noqa: F401  loss=gild and its neighbours
 from gild_torchrl.modules import make_action_spec
 from gild_torchrl.objectives import GILDLoss, ILLoss, MetaCriticLoss
+from gild_torchrl.objectives.batch_checks import MissingBatchError
 from gild_torchrl.trainers import ActorStepSoftUpdate, GILDOptimizationStepper
 from gild_torchrl.trainers.configs import make_gild_loss
 from gild_torchrl.training.update import update
@@ -148,3 +149,15 @@ def test_demonstrations_by_path_and_format(tmp_path):
                           demo_format="numpy", observation_dim=11, action_dim=3)
     data = loss.demonstrations.data
     assert np.array_equal(data["observation"].numpy(), rows[:, :11]) and np.array_equal(data["action"].numpy(), rows[:, 11:])
+
+
+def test_sactrainer_without_the_stepper_trains_gild_with_its_one_optimiser():
+    trainer = make_trainer("sac_gild", "trainer.hooks=null", "loss.validation_source=batch")
+    loss = trainer.loss_module
+    start = flat(loss.gild_network_params)
+    trainer.train()
+    assert trainer.optimization_stepper is None and loss.num_guided_updates == WARM_START
+    assert not torch.equal(start, flat(loss.gild_network_params))
+    trainer = make_trainer("sac_gild", "trainer.hooks=null")  # validation_source=replay_buffer: no buffer reaches the loss
+    with pytest.raises(MissingBatchError, match="draw_validation_from"):
+        trainer.train()
