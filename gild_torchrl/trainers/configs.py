@@ -145,9 +145,9 @@ def _base_loss(base_loss: Any, actor_network: Any, qvalue_network: Any, critic_n
     """The TorchRL base loss over the networks the trainer (or the config) gives."""
     if base_loss is None:
         raise ValueError("base_loss=None; expected a TorchRL loss config (e.g. '- loss@loss.base_loss: td3' in the defaults).")
-    networks = {"actor_network": _built(actor_network), "qvalue_network": _built(qvalue_network if qvalue_network is not None
-                                                                                 else critic_network)}
-    networks = {key: value for key, value in networks.items() if value is not None}
+    critic = qvalue_network if qvalue_network is not None else critic_network  # SACTrainer says critic_network
+    networks = {key: _built(value) for key, value in (("actor_network", actor_network), ("qvalue_network", critic))
+                if value is not None}
     if action_spec is not None:
         networks["action_spec"] = action_spec
     return _built(base_loss, **networks)
