@@ -18,7 +18,7 @@ from gild_torchrl.modules.models import make_ddpg_loss, make_sac_loss, make_td3_
 from gild_torchrl.registry import Registry
 
 
-def _actor_and_critic_groups(base: LossModule) -> dict[str, list[torch.nn.Parameter]]:
+def actor_and_critic_groups(base: LossModule) -> dict[str, list[torch.nn.Parameter]]:
     """The actor's trainable parameters, and every other parameter but SAC's temperature."""
     actor = [p for p in base.actor_network_params.values(True, True) if p.requires_grad]
     actor_ids = {id(p) for p in actor}
@@ -44,7 +44,7 @@ class Algorithm:
     #: True: the actor samples its own exploration (SAC); False: Gaussian noise is added to its action.
     stochastic_actor: bool = False
     #: ``base loss -> {group name: parameters}``: one optimiser each.
-    parameter_groups: Callable[[LossModule], dict[str, list[torch.nn.Parameter]]] = _actor_and_critic_groups
+    parameter_groups: Callable[[LossModule], dict[str, list[torch.nn.Parameter]]] = actor_and_critic_groups
     #: ``"module:function"`` of a run of its own (an on-policy one); None: the off-policy loop of
     #: :mod:`gild_torchrl.training.loop` with a TorchRL loss from ``make_loss``.
     trainer: str | None = None

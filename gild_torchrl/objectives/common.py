@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from tensordict import TensorDict, TensorDictBase
@@ -15,6 +15,9 @@ from gild_torchrl.modules.behaviour_policy import tanh_normal_kl
 from gild_torchrl.objectives.adapters import make_adapter
 from gild_torchrl.objectives.batch_checks import MissingBatchError, check_replay, checked_side_batch
 from gild_torchrl.objectives.behaviour_cloning import behaviour_cloning_loss, demonstration_metrics
+
+#: Where a drop-in loss draws missing validation states from (see :class:`BaseLossWrapper`).
+VALIDATION_SOURCES = ("replay_buffer", "batch", "demo")
 
 
 def resolve_warm_start(warm_start: int | float | None, total_updates: int | None, policy_delay: int) -> int | None:
@@ -63,6 +66,18 @@ class BaseLossWrapper(LossModule):
     attributes of the wrapper (``loss.actor_network_params``, ``SoftUpdate(loss)``), and
     :meth:`set_keys` takes the base loss's keys as well as ``demo`` and ``validation``.
 
+    Drop-in use (TorchRL's trainers pass a bare replay batch): given ``demonstrations`` (an
+    object with ``sample(n, generator=..., observation_key=..., action_key=...)``, such as
+    :class:`~gild_torchrl.data.Demonstrations`), a guided update whose input lacks the demo
+    batch draws ``demo_batch_size`` rows itself, and one that lacks validation states takes
+    them from ``validation_source``: ``"batch"`` (the default: the replay batch's own states,
+    as without a drop-in), ``"replay_buffer"`` (the spec's second replay batch, as many rows as
+    the replay batch, drawn from the buffer given to :meth:`draw_validation_from`) or
+    ``"demo"`` (the demo batch's states). The
+    draws use the loss's own ``torch.Generator`` (seeded by ``seed``, else from torch's global
+    RNG at the first draw), saved in ``state_dict``; entries present in the input always win,
+    and a ``no_grad`` call leaves the generator where it was.
+
     The update schedule: by default the loss runs the policy delay (``forward(td)`` decides
     whether this update trains the actor); ``forward(td, update_actor=...)`` lets the caller
     decide instead. The counters (updates, guided actor updates) advance only on calls made
@@ -93,6 +108,10 @@ class BaseLossWrapper(LossModule):
         warm_start: int | float | None = None,
         total_updates: int | None = None,
         fast_path: bool = True,
+        demonstrations: Any = None,
+        demo_batch_size: int = 256,
+        validation_source: Literal["replay_buffer", "batch", "demo"] = "batch",
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         self.adapter = make_adapter(base_loss, fast_path)  # refuses anything but TorchRL's DDPG, TD3 and SAC losses
@@ -107,6 +126,16 @@ class BaseLossWrapper(LossModule):
         self.warm_start_updates = resolve_warm_start(warm_start, total_updates, self.policy_delay)
         self.num_updates = 0
         self.num_guided_updates = 0
+        if validation_source not in VALIDATION_SOURCES:
+            raise ValueError(f"validation_source={validation_source!r}; expected one of {VALIDATION_SOURCES}.")
+        if int(demo_batch_size) < 1:
+            raise ValueError(f"demo_batch_size={demo_batch_size!r}; expected an int >= 1.")
+        self.demonstrations = demonstrations
+        self.demo_batch_size = int(demo_batch_size)
+        self.validation_source = validation_source
+        self.draw_seed = seed
+        self.draw_generator: torch.Generator | None = None  # made at the first draw (or by load_state_dict)
+        self._validation_buffer = None
 
     # -- schedule ------------------------------------------------------------------------
     has_guide = False  # plain RL: nothing to add to the actor's objective
@@ -130,8 +159,11 @@ class BaseLossWrapper(LossModule):
         return self.num_updates % self.policy_delay == 0
 
     def get_extra_state(self) -> dict[str, Any]:
-        return {"num_updates": self.num_updates, "num_guided_updates": self.num_guided_updates,
-                "warm_start_updates": self.warm_start_updates}
+        state = {"num_updates": self.num_updates, "num_guided_updates": self.num_guided_updates,
+                 "warm_start_updates": self.warm_start_updates}
+        if self.draw_generator is not None:  # a drop-in loss's draws resume exactly
+            state["draw_generator"] = self.draw_generator.get_state()
+        return state
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         """The counters, and the warm start's resolved length: a run continued to a larger budget
@@ -140,6 +172,9 @@ class BaseLossWrapper(LossModule):
         self.num_guided_updates = int(state["num_guided_updates"])
         if "warm_start_updates" in state:
             self.warm_start_updates = state["warm_start_updates"]
+        if "draw_generator" in state:
+            self.draw_generator = torch.Generator()
+            self.draw_generator.set_state(state["draw_generator"])
 
     # -- batches -------------------------------------------------------------------------
     def _replay_batch(self, tensordict: TensorDictBase) -> TensorDictBase:
@@ -168,6 +203,58 @@ class BaseLossWrapper(LossModule):
         if priority is not None:
             tensordict.set(priority_key, priority)
         return out
+
+    # -- drop-in draws -----------------------------------------------------------------
+    def draw_validation_from(self, replay_buffer) -> None:
+        """The replay buffer (a TorchRL one, indexable by a tensor of rows) that
+        ``validation_source="replay_buffer"`` draws the second replay batch from."""
+        self._validation_buffer = replay_buffer
+
+    def _generator(self) -> torch.Generator:
+        if self.draw_generator is None:
+            seed = self.draw_seed if self.draw_seed is not None else int(torch.randint(2**62, ()))
+            self.draw_generator = torch.Generator().manual_seed(int(seed))
+        return self.draw_generator
+
+    def _with_drawn_batches(self, tensordict: TensorDictBase) -> TensorDictBase:
+        """``tensordict`` with the demo batch and validation states a guided update lacks, drawn by the loss.
+
+        Nothing is drawn when the input has them or when the loss was given nothing to draw
+        from (``_checked_input`` then names what is missing); the result is a new TensorDict
+        built by :func:`make_batch`, so the caller's input is left as it was.
+        """
+        keys = self.tensor_keys
+        need_demo = self.uses_demonstrations and self.demonstrations is not None and keys.demo not in tensordict.keys(True)
+        need_validation = (self.uses_validation and keys.validation not in tensordict.keys(True)
+                           and self.validation_source != "batch")
+        if not (need_demo or need_validation):
+            return tensordict
+        replay = self._replay_batch(tensordict)
+        (observation,) = self.adapter.actor_in_keys
+        generator = self._generator()
+        saved = None if torch.is_grad_enabled() else generator.get_state()  # an evaluation draws from a copy
+        demo = tensordict.get(keys.demo, None)
+        if need_demo:
+            demo = self.demonstrations.sample(self.demo_batch_size, generator=generator, **self.demo_keys)
+            demo = demo.select(*self.demo_keys.values()).to(replay.get(observation).device)
+        validation = tensordict.get(keys.validation, None)
+        if need_validation and self.validation_source == "demo":
+            if demo is None:
+                raise MissingBatchError(f"validation_source='demo' takes the demo batch's states, but {type(self).__name__} "
+                                        f"has no demo batch (give demonstrations= or a batch at key {keys.demo!r}).")
+            validation = demo.select(observation)
+        elif need_validation:
+            buffer = self._validation_buffer
+            if buffer is None:
+                raise MissingBatchError(
+                    "validation_source='replay_buffer' draws a second replay batch, but no replay buffer was given; "
+                    "call loss.draw_validation_from(replay_buffer), or pass validation_source='batch' or 'demo'.")
+            rows = replay.get(observation).shape[0]
+            index = torch.randint(len(buffer), (rows,), generator=generator)
+            validation = buffer[index].select(observation).to(replay.get(observation).device)
+        if saved is not None:
+            generator.set_state(saved)
+        return make_batch(replay, demo, validation, keys=keys)
 
     # -- input -------------------------------------------------------------------------
     def _checked_input(self, tensordict: TensorDictBase, guided: bool) -> TensorDictBase:
@@ -213,7 +300,7 @@ class BaseLossWrapper(LossModule):
         """One update's losses. ``update_actor``: whether it trains the actor (``None``: the policy delay decides)."""
         trains_actor = self.next_update_trains_actor if update_actor is None else bool(update_actor)
         guided = trains_actor and self.guiding
-        inputs = self._checked_input(tensordict, guided)
+        inputs = self._checked_input(self._with_drawn_batches(tensordict) if guided else tensordict, guided)
         counts = guided and self.counts_toward_warm_start
         if torch.is_grad_enabled():  # an evaluation (no_grad) leaves the schedule where it is
             self.num_updates += 1
@@ -303,6 +390,15 @@ class BaseLossWrapper(LossModule):
         base = {k: v for k, v in kwargs.items() if k not in own_fields}
         if base:
             self.base_loss.set_keys(**base)
+
+    @property
+    def _action_spec(self):
+        """The base loss's: TorchRL's ``SACTrainer`` reads and sets the action spec on the loss it is given."""
+        return self.base_loss._action_spec
+
+    @_action_spec.setter
+    def _action_spec(self, spec) -> None:
+        self.base_loss._action_spec = spec
 
     def make_value_estimator(self, value_type=None, **hyperparams):
         self.base_loss.make_value_estimator(value_type, **hyperparams)

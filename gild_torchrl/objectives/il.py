@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tensordict import TensorDictBase
 from torchrl.objectives import LossModule
 
@@ -31,9 +33,11 @@ class ILLoss(BaseLossWrapper):
         total_updates: int | None = None,
         policy_delay: int | None = None,
         fast_path: bool = True,
+        **drop_in: Any,
     ) -> None:
+        """``**drop_in``: ``demonstrations``, ``demo_batch_size``, ``seed`` (see :class:`BaseLossWrapper`)."""
         super().__init__(base_loss, policy_delay=policy_delay, warm_start=warm_start, total_updates=total_updates,
-                         fast_path=fast_path)
+                         fast_path=fast_path, **drop_in)
         self.bc_coeff = float(bc_coeff)
         self.bc_action_margin = bc_action_margin
 

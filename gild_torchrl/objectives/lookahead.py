@@ -78,6 +78,8 @@ class MetaLookaheadLoss(BaseLossWrapper):
         diagnostics_interval: every this many updates, add the costlier diagnostics (see
             :meth:`_metrics` of the subclass); 0 turns them off.
         warm_start, total_updates, policy_delay: see :class:`BaseLossWrapper`.
+        **drop_in: ``demonstrations``, ``demo_batch_size``, ``validation_source``, ``seed``: the
+            batches a bare replay batch lacks, drawn by the loss (see :class:`BaseLossWrapper`).
 
     Diagnostics in every guided output: ``meta_step`` (1.0 when omega got a meta-gradient),
     ``meta_grad_norm``, and the subclass's.
@@ -102,9 +104,10 @@ class MetaLookaheadLoss(BaseLossWrapper):
         total_updates: int | None = None,
         policy_delay: int | None = None,
         fast_path: bool = True,
+        **drop_in: Any,
     ) -> None:
         super().__init__(base_loss, policy_delay=policy_delay, warm_start=warm_start, total_updates=total_updates,
-                         fast_path=fast_path)
+                         fast_path=fast_path, **drop_in)
         if meta_objective not in META_OBJECTIVES:
             raise ValueError(f"meta_objective={meta_objective!r}; expected one of {META_OBJECTIVES}.")
         if meta_start not in META_STARTS:
