@@ -247,7 +247,7 @@ def start_run(cfg: DictConfig) -> tuple[Path, Path | None]:
     else:
         claim_run_dir(run_dir, overwrite=bool(cfg.get("overwrite", False)))
     guard.claim()
-    if checkpoint is None:
+    if not cfg.resume:  # a resumed run's config is brought up to date, its changes recorded, by record_launch
         write_run_config(run_dir, cfg)
     return run_dir, checkpoint
 
