@@ -227,3 +227,25 @@ def test_a_killed_run_leaves_no_lock_and_resumes_from_frame_0_when_it_had_no_che
     assert [(x["from_frames"], x["total_frames"]) for x in launches] == [(0, 50000), (0, 400)]
     assert launches[1]["config_changes"] == {"collector.total_frames": [50000, 400]}
     assert "total_frames: 400" in (run_dir / ".hydra" / "config.yaml").read_text() and "50000" in recorded
+
+
+def test_the_progress_bar_is_drawn_on_a_terminal_that_reports_no_width(monkeypatch):
+    from tqdm import tqdm
+
+    from gild_torchrl.training.loop import bar_columns
+
+    leader, follower = os.openpty()  # a new terminal reports 0 columns until someone sets its size
+    try:
+        with os.fdopen(follower, "w", closefd=False) as terminal:
+            monkeypatch.setattr(sys, "stdout", terminal)  # tqdm sizes a bar on stdout to its terminal (here: 0, a blank line)
+            assert os.get_terminal_size(follower).columns == 0 and bar_columns(sys.stdout) == 80
+            bar = tqdm(total=10, unit="frames", file=sys.stdout, ncols=bar_columns(sys.stdout))  # as the loop's
+            bar.update(5)
+            bar.close()
+            monkeypatch.undo()
+        assert "5/10" in os.read(leader, 4096).decode()
+    finally:
+        os.close(leader)
+        os.close(follower)
+    with open(os.devnull, "w") as not_a_terminal:
+        assert bar_columns(not_a_terminal) is None

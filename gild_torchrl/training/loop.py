@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import shutil
 import sys
 import time
@@ -96,7 +97,8 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
     stopped = "budget"
     timers = dict.fromkeys(("collect", "sample", "update", "eval", "log", "checkpoint"), 0.0)
     bar = tqdm(total=cfg.collector.total_frames, initial=frames, desc=f"{cfg.algorithm}+{cfg.loss.objective}",
-               disable=not cfg.logger.progress_bar, unit="frames", file=sys.stdout, mininterval=2.0)
+               disable=not cfg.logger.progress_bar, unit="frames", file=sys.stdout, mininterval=2.0,
+               ncols=bar_columns(sys.stdout))
     diagnostics_per_update = logs_diagnostics_per_update(loss_module)
     tick = time.perf_counter()
     for data in collector:
@@ -153,6 +155,16 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
         tick = time.perf_counter()
     return finish_run(cfg, run_dir, (bar, collector, train_env, eval_env), logger, last_eval, progress, start,
                       earlier_wall_time, stopped, timers)
+
+
+def bar_columns(stream) -> int | None:
+    """The progress bar's width: tqdm's own choice (None), except on a terminal that reports no width
+    (0 columns, as some containers' terminals do), where tqdm would print a blank line: 80 columns then."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return None  # not a terminal
+    return None if columns > 0 else 80
 
 
 def count_collected(progress: Progress, data: TensorDictBase) -> int:
