@@ -230,22 +230,27 @@ def test_a_killed_run_leaves_no_lock_and_resumes_from_frame_0_when_it_had_no_che
 
 
 def test_the_progress_bar_is_drawn_on_a_terminal_that_reports_no_width(monkeypatch):
+    import select
+
     from tqdm import tqdm
 
-    from gild_torchrl.training.loop import bar_columns
+    from gild_torchrl.training.loop import bar_size
 
     leader, follower = os.openpty()  # a new terminal reports 0 columns until someone sets its size
     try:
         with os.fdopen(follower, "w", closefd=False) as terminal:
-            monkeypatch.setattr(sys, "stdout", terminal)  # tqdm sizes a bar on stdout to its terminal (here: 0, a blank line)
-            assert os.get_terminal_size(follower).columns == 0 and bar_columns(sys.stdout) == 80
-            bar = tqdm(total=10, unit="frames", file=sys.stdout, ncols=bar_columns(sys.stdout))  # as the loop's
+            monkeypatch.setattr(sys, "stdout", terminal)  # tqdm sizes a bar on stdout to its terminal: a blank line here
+            assert os.get_terminal_size(follower).columns == 0 and bar_size(sys.stdout) == {"ncols": 80, "nrows": 24}
+            bar = tqdm(total=10, unit="frames", file=sys.stdout, **bar_size(sys.stdout))  # as the loop makes it
             bar.update(5)
             bar.close()
             monkeypatch.undo()
-        assert "5/10" in os.read(leader, 4096).decode()
+        shown = b""
+        while select.select([leader], [], [], 0.5)[0]:
+            shown += os.read(leader, 4096)
+        assert "5/10" in shown.decode()
     finally:
         os.close(leader)
         os.close(follower)
     with open(os.devnull, "w") as not_a_terminal:
-        assert bar_columns(not_a_terminal) is None
+        assert bar_size(not_a_terminal) == {}

@@ -98,7 +98,7 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
     timers = dict.fromkeys(("collect", "sample", "update", "eval", "log", "checkpoint"), 0.0)
     bar = tqdm(total=cfg.collector.total_frames, initial=frames, desc=f"{cfg.algorithm}+{cfg.loss.objective}",
                disable=not cfg.logger.progress_bar, unit="frames", file=sys.stdout, mininterval=2.0,
-               ncols=bar_columns(sys.stdout))
+               **bar_size(sys.stdout))
     diagnostics_per_update = logs_diagnostics_per_update(loss_module)
     tick = time.perf_counter()
     for data in collector:
@@ -157,14 +157,14 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
                       earlier_wall_time, stopped, timers)
 
 
-def bar_columns(stream) -> int | None:
-    """The progress bar's width: tqdm's own choice (None), except on a terminal that reports no width
-    (0 columns, as some containers' terminals do), where tqdm would print a blank line: 80 columns then."""
+def bar_size(stream) -> dict[str, int]:
+    """The progress bar's size: tqdm's own choice (``{}``), except on a terminal that reports no size
+    (0 columns, as some containers' terminals do), where tqdm would print a blank line: 80 x 24 then."""
     try:
         columns = os.get_terminal_size(stream.fileno()).columns
     except (AttributeError, OSError, ValueError):
-        return None  # not a terminal
-    return None if columns > 0 else 80
+        return {}  # not a terminal
+    return {} if columns > 0 else {"ncols": 80, "nrows": 24}
 
 
 def count_collected(progress: Progress, data: TensorDictBase) -> int:

@@ -20,7 +20,7 @@ from gild_torchrl.training.build import (make_collector, make_demonstrations, ma
 from gild_torchrl.training.evaluate import evaluate
 from gild_torchrl.training.loggers import episode_scalars, log_scalars, make_logger
 from gild_torchrl.training import run_guard
-from gild_torchrl.training.loop import (EvaluationHook, bar_columns, checkpoint_due, count_collected, finish_run, finished_already, record_evaluation,
+from gild_torchrl.training.loop import (EvaluationHook, bar_size, checkpoint_due, count_collected, finish_run, finished_already, record_evaluation,
                                         resume_collection, run_info, start_run, stop_requested)
 from gild_torchrl.training.provenance import record_launch
 from gild_torchrl.training.run_dir import EVAL_FILE, EvaluationCSV, Progress, write_run_info
@@ -70,7 +70,7 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
     timers = dict.fromkeys(("collect", "update", "eval", "log", "checkpoint"), 0.0)
     bar = tqdm(total=cfg.collector.total_frames, initial=frames, desc=f"trpo+{cfg.loss.objective}",
                disable=not cfg.logger.progress_bar, unit="frames", file=sys.stdout, mininterval=2.0,
-               ncols=bar_columns(sys.stdout))
+               **bar_size(sys.stdout))
     tick = time.perf_counter()
     for data in collector:
         timers["collect"] += time.perf_counter() - tick
