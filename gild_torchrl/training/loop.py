@@ -36,7 +36,7 @@ from gild_torchrl.training.build import (make_behaviour_policy, make_collector, 
 from gild_torchrl.training.config import ConfigError, check_config, command_line_keys
 from gild_torchrl.training.evaluate import evaluate
 from gild_torchrl.training.loggers import close_logger, flush_logger, log_scalars, log_training, logs_diagnostics_per_update, make_logger, split_outputs
-from gild_torchrl.training.provenance import read_run_config, record_launch, write_run_config
+from gild_torchrl.training.provenance import read_run_config, record_launch
 from gild_torchrl.training.run_dir import (EVAL_FILE, PROVENANCE_FILE, RESULT_FILE, RUN_CONFIG_FILE, RUN_OUTPUTS, EvaluationCSV,
                                            Progress, RunDirError, claim_run_dir, remove_outputs, write_result, write_run_info)
 from gild_torchrl.training.update import sample_batch, update
@@ -239,9 +239,9 @@ def finish_run(cfg: DictConfig, run_dir: Path, closing: tuple, logger, last_eval
 
 def start_run(cfg: DictConfig) -> tuple[Path, Path | None]:
     """Check the config, set threads and seeds, lock and claim the run directory (or find the
-    checkpoint to resume from), write the run's config: returns the directory and that checkpoint
-    (None for a new run, or for an unfinished one stopped before its first checkpoint, which starts
-    again from frame 0). Nothing is written in the directory before the launch is accepted."""
+    checkpoint to resume from): returns the directory and that checkpoint (None for a new run, or
+    for an unfinished one stopped before its first checkpoint, which starts again from frame 0).
+    Nothing but the lock file is written in the directory before the launch is accepted."""
     check_config(cfg)
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
@@ -258,9 +258,7 @@ def start_run(cfg: DictConfig) -> tuple[Path, Path | None]:
             remove_outputs(run_dir, [name for name in RUN_OUTPUTS if name not in (PROVENANCE_FILE, RUN_CONFIG_FILE)])
     else:
         claim_run_dir(run_dir, overwrite=bool(cfg.get("overwrite", False)))
-    guard.claim()
-    if not cfg.resume:  # a resumed run's config is brought up to date, its changes recorded, by record_launch
-        write_run_config(run_dir, cfg)
+    guard.claim()  # the run's config is written by record_launch, once the envs and demonstrations were accepted
     return run_dir, checkpoint
 
 
