@@ -261,3 +261,15 @@ def test_numpy_reader_names_the_impossible_split(tmp_path):
         Demonstrations.from_numpy(path, obs_dim=20)
     with pytest.raises(DemonstrationError, match="so act_dim must lie in 1..14"):
         Demonstrations.from_numpy(path, act_dim=0)
+
+
+def test_a_learned_loss_network_of_other_sizes_than_the_batch_says_which_sizes_to_give():
+    from gild_torchrl.modules import GILDNetwork
+
+    network = GILDNetwork(observation_dim=10, action_dim=3, num_cells=(8,))
+    with pytest.raises(ValueError) as err:
+        network(torch.zeros(4, 3), torch.zeros(4, 11), torch.zeros(4, 3))
+    assert str(err.value) == ("GILDNetwork was built for observation_dim=10 and action_dim=3 (inputs action, observation, "
+                              "action of widths [3, 10, 3]), but the batch's are [3, 11, 3] wide; give the loss the "
+                              "task's observation_dim and action_dim.")
+    assert network(torch.zeros(4, 3), torch.zeros(4, 10), torch.zeros(4, 3)).shape == (4,)

@@ -224,3 +224,11 @@ def test_pointnav_demonstrator_detours_and_succeeds():
     traj = env.rollout(100, DetourDemonstrator(generator=torch.Generator().manual_seed(0)), break_when_any_done=False)
     reached = traj["next", "terminated"].any(1).float().mean()
     assert reached > 0.95
+
+
+def test_an_unknown_task_id_with_an_explicit_threshold_is_one_sentence():
+    with pytest.raises(ValueError) as err:
+        make_env("Hoper-v5", threshold=1.0)
+    message = str(err.value)
+    assert message.startswith("make_env: task 'Hoper-v5' is not a Gymnasium id (") and "Hopper" in message
+    assert "\n" not in message

@@ -135,6 +135,11 @@ def test_a_recipe_run_is_extended_from_the_command_line(tmp_path):
     assert longer.returncode == 0, longer.stderr[-2000:]
     assert _eval_frames(run_dir) == [200, 400, 600, 800]
     assert json.loads((run_dir / "result.json").read_text())["frames"] == 800
+    # the run's config is its own, with the launch that changed it recorded
+    assert "total_frames: 800" in (run_dir / ".hydra" / "config.yaml").read_text()
+    launches = read_launches(run_dir)
+    assert launches[1]["config_changes"] == {"collector.total_frames": [400, 800]}
+    assert launches[1]["overrides"] == [f"resume={run_dir}", "collector.total_frames=800"]
 
 
 def test_a_checkpoint_from_before_a_setting_existed_resumes_with_its_default(tmp_path):
@@ -150,6 +155,7 @@ def test_a_checkpoint_from_before_a_setting_existed_resumes_with_its_default(tmp
         del state["config"]["demos"][key]  # as a checkpoint written before the demonstration transforms
     del state["config"]["overwrite"]
     torch.save(state, path)
+    (run_dir / "checkpoint" / "manifest.json").unlink()  # and before checkpoints recorded their checksums
     longer = run_recipe("td3_gild.py", [f"resume={run_dir}", "collector.total_frames=600"], cwd=tmp_path)
     assert longer.returncode == 0, longer.stderr[-2000:]
     assert _eval_frames(run_dir) == [200, 400, 600]

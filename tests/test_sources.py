@@ -172,3 +172,35 @@ def test_envs_do_not_import_data():
             "assert not bad, bad")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("name", ["demos.p", "demos_without_suffix"])
+def test_a_pickle_is_recognised_by_its_content_and_refused_naming_the_recipe_flag(rows, tmp_path, name):
+    """The GILD authors' sets are ``.p`` pickles; a pickle under any name is read as one."""
+    path, _ = _write("pickle", rows, tmp_path)
+    path = path.rename(tmp_path / name)
+    assert guess_format(path) == "pickle"
+    with pytest.raises(DemonstrationError) as refused:
+        open_demonstrations(path, task="PointNav", obs_dim=OBS, act_dim=ACT)
+    assert str(refused.value) == (f"{path}: refusing to unpickle (it can run arbitrary code); set demos.trust_pickle=true "
+                                  f"(trust_pickle=True in Python) only for a file you trust.")
+    _assert_values(open_demonstrations(path, task="PointNav", obs_dim=OBS, act_dim=ACT, trust_pickle=True), rows)
+
+
+def test_a_set_recorded_for_another_task_of_the_same_widths_is_refused_unless_allowed():
+    from omegaconf import OmegaConf
+
+    from gild_torchrl.training.build import check_recorded_task
+
+    cheetah = Demonstrations.load(bundled("HalfCheetah-v5"))  # 17 and 6 wide, as Walker2d
+    cfg = OmegaConf.create({"env": {"name": "Walker2d-v5"}, "demos": {"path": "cheetah", "allow_other_task": False}})
+    with pytest.raises(DemonstrationError) as refused:
+        check_recorded_task(cfg, cheetah)
+    assert str(refused.value) == ("demos.path='cheetah' holds demonstrations recorded for task 'HalfCheetah-v5', not "
+                                  "env.name='Walker2d-v5'; give a set of Walker2d-v5, or pass demos.allow_other_task=true "
+                                  "to train on it anyway.")
+    cfg.demos.allow_other_task = True
+    check_recorded_task(cfg, cheetah)
+    cfg.env.name = "SparseHalfCheetah-v5"  # the sparse id is the same task
+    cfg.demos.allow_other_task = False
+    check_recorded_task(cfg, cheetah)

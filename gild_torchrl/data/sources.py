@@ -39,8 +39,9 @@ _NEEDS_DIMS = ("numpy", "pickle")
 def guess_format(path: str | os.PathLike) -> str:
     """The reader ``format="auto"`` picks for ``path``, one of ``DEMO_FORMATS[1:]``.
 
-    By suffix first (``.npz``/``.npy`` -> ``"numpy"``, ``.pkl``/``.pickle`` -> ``"pickle"``,
-    ``.hdf5`` -> ``"minari"``), then by what the directory holds (a Minari ``main_data.hdf5``
+    By suffix first (``.npz``/``.npy`` -> ``"numpy"``, ``.pkl``/``.pickle``/``.p`` -> ``"pickle"``,
+    ``.hdf5`` -> ``"minari"``), then by content (a file starting with the pickle protocol's opcode,
+    as the GILD authors' ``.p`` files do -> ``"pickle"``), then by what the directory holds (a Minari ``main_data.hdf5``
     directly or under ``data/`` -> ``"minari"``, a ``meta.json`` -> ``"directory"``, a
     ``storage/`` folder -> ``"replay_buffer"``). Raises :class:`MissingDemonstrationError` when
     a path without a telling suffix does not exist, :class:`DemonstrationError` when the format
@@ -49,7 +50,7 @@ def guess_format(path: str | os.PathLike) -> str:
     path = Path(path).expanduser()
     if path.suffix in (".npz", ".npy"):
         return "numpy"
-    if path.suffix in (".pkl", ".pickle"):
+    if path.suffix in (".pkl", ".pickle", ".p") or _starts_like_a_pickle(path):
         return "pickle"
     if path.suffix == ".hdf5" or (path / "data" / "main_data.hdf5").is_file() or (path / "main_data.hdf5").is_file():
         return "minari"
@@ -62,6 +63,15 @@ def guess_format(path: str | os.PathLike) -> str:
     raise DemonstrationError(
         f"demos.path={str(path)!r}: cannot tell its format; set demos.format to one of {DEMO_FORMATS[1:]}."
     )
+
+
+def _starts_like_a_pickle(path: Path) -> bool:
+    """Pickle protocols 2 to 5 start with the PROTO opcode 0x80 and the protocol number."""
+    if not path.is_file():
+        return False
+    with path.open("rb") as f:
+        head = f.read(2)
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
 def open_demonstrations(
@@ -124,6 +134,9 @@ def open_demonstrations(
     if fmt == "numpy":
         return Demonstrations.from_numpy(path, obs_dim=obs_dim, act_dim=act_dim, task=task)
     if fmt == "pickle":
+        if not trust_pickle:
+            raise DemonstrationError(f"{path}: refusing to unpickle (it can run arbitrary code); set demos.trust_pickle=true "
+                                     f"(trust_pickle=True in Python) only for a file you trust.")
         return Demonstrations.from_pickle(path, obs_dim=obs_dim, act_dim=act_dim, task=task, trust=trust_pickle)
     return Demonstrations.from_replay_buffer(path, task=task)
 

@@ -76,7 +76,10 @@ def make_env(
             else:
                 import gymnasium as gym
 
-                gym_env = gym.make(base_id, **kwargs)
+                try:
+                    gym_env = gym.make(base_id, **kwargs)
+                except gym.error.UnregisteredEnv as err:  # an unknown id: Gymnasium's own suggestion, in one sentence
+                    raise ValueError(f"make_env: task {name!r} is not a Gymnasium id ({err}).") from None
                 if threshold is None:
                     threshold = SPARSE_THRESHOLDS.get(base_id)
                 base = GymWrapper(SparseRewardWrapper(gym_env, threshold=threshold, gate=sparse), device=device)

@@ -27,8 +27,18 @@ class LearnedLossNetwork(nn.Module):
             activation_class=nn.ReLU,
         )
 
+    #: What the inputs are, in call order (``"observation"`` or ``"action"``), in a subclass built from the task's sizes.
+    layout: tuple[str, ...] = ()
+
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         x = torch.cat(inputs, dim=-1)
+        if x.shape[-1] != self.in_features and self.layout:
+            expected = [getattr(self, f"{kind}_dim") for kind in self.layout]
+            raise ValueError(
+                f"{type(self).__name__} was built for observation_dim={self.observation_dim} and "
+                f"action_dim={self.action_dim} (inputs {', '.join(self.layout)} of widths {expected}), but the batch's "
+                f"are {[t.shape[-1] for t in inputs]} wide; give the loss the task's observation_dim and action_dim."
+            )
         if x.shape[-1] != self.in_features:
             raise ValueError(
                 f"{type(self).__name__} expects {self.in_features} input features in all, "
@@ -48,6 +58,7 @@ class GILDNetwork(LearnedLossNetwork):
         super().__init__(2 * action_dim + observation_dim, num_cells)
         self.observation_dim = observation_dim
         self.action_dim = action_dim
+        self.layout = ("action", "observation", "action")
 
 
 class MetaCriticNetwork(LearnedLossNetwork):
@@ -57,3 +68,4 @@ class MetaCriticNetwork(LearnedLossNetwork):
         super().__init__(action_dim + observation_dim, num_cells)
         self.observation_dim = observation_dim
         self.action_dim = action_dim
+        self.layout = ("action", "observation")

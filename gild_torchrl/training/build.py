@@ -14,9 +14,10 @@ from torchrl.envs import EnvBase
 from torchrl.modules import AdditiveGaussianModule
 
 from gild_torchrl.algorithms import get_algorithm, make_base_loss
-from gild_torchrl.data import (Demonstrations, MissingDemonstrationError, mix, negate_actions, open_demonstrations,
+from gild_torchrl.data import (DemonstrationError, Demonstrations, MissingDemonstrationError, mix, negate_actions, open_demonstrations,
                                subsample_episodes, with_action_noise)
 from gild_torchrl.envs import make_env
+from gild_torchrl.tasks import POINTNAV_NAMES, base_task_id
 from gild_torchrl.modules import make_stochastic_actor
 from gild_torchrl.modules.behaviour_policy import fit_behaviour_policy
 from gild_torchrl.objectives import BaseLossWrapper, ForeachSoftUpdate, ObjectiveInputs, get_objective
@@ -88,7 +89,22 @@ def make_demonstrations(cfg: DictConfig, env: EnvBase) -> Demonstrations:
         pointnav_episodes=int(d.pointnav_episodes), pointnav_seed=int(d.pointnav_seed),
         bundled_kind=d.get("bundled_kind"),
     )
+    check_recorded_task(cfg, demos)
     return transform_demonstrations(cfg, env, demos).validate_for_env(env, task=cfg.env.name)
+
+
+def check_recorded_task(cfg: DictConfig, demos: Demonstrations) -> None:
+    """Refuse a set recorded for another task unless ``demos.allow_other_task``: tasks of the same
+    widths (HalfCheetah's and Walker2d's 17 and 6) would otherwise pass every shape check. Refused
+    rather than warned, because a run on the wrong demonstrations is not noticed until its results are read."""
+    recorded = demos.task
+    if recorded is None or cfg.demos.get("allow_other_task", False):
+        return
+    same = {recorded, cfg.env.name} <= set(POINTNAV_NAMES) or base_task_id(recorded) == base_task_id(cfg.env.name)
+    if not same:
+        raise DemonstrationError(f"demos.path={cfg.demos.path!r} holds demonstrations recorded for task {recorded!r}, "
+                                 f"not env.name={cfg.env.name!r}; give a set of {cfg.env.name}, or pass "
+                                 f"demos.allow_other_task=true to train on it anyway.")
 
 
 def transform_demonstrations(cfg: DictConfig, env: EnvBase, demos: Demonstrations) -> Demonstrations:

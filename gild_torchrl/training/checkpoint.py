@@ -6,13 +6,17 @@ optimizer; the run's :class:`~gild_torchrl.training.run_dir.Progress`; the RNG s
 numpy and python; the collection state: the collector's carrier, which holds the episode in
 progress, and the training and evaluation envs' states, see :mod:`gild_torchrl.envs.state`;
 the resolved config), ``replay_buffer/`` (TorchRL's own dump) and a ``COMPLETE`` marker written
-last. It is first written as ``checkpoint.tmp`` and renamed into place, the previous one kept as
-``checkpoint.old`` until then, so a run killed at any moment leaves a complete checkpoint to resume
-from and a half-written one is never read.
+last, after ``manifest.json`` (the size and SHA-256 of every other file). It is first written as
+``checkpoint.tmp`` and renamed into place, the previous one kept as ``checkpoint.old``, so a run
+killed at any moment leaves a complete checkpoint to resume from and a half-written one is never
+read. Loading checks every file against the manifest: a damaged newest checkpoint is refused,
+naming the file, and the previous one is used instead, saying so.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import shutil
 import time
@@ -29,6 +33,11 @@ from gild_torchrl.envs.state import get_env_state, set_env_state
 from gild_torchrl.training.run_dir import CHECKPOINT_DIRS, Progress
 
 COMPLETE = "COMPLETE"
+MANIFEST = "manifest.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be trusted: a file missing, cut short or changed since it was written."""
 
 
 @dataclass
@@ -63,32 +72,93 @@ def save(run_dir: Path, cfg: DictConfig, loss_module, optimizers, replay_buffer,
     if collector is not None:
         state["collection"] = {"carrier": _carrier(collector).clone(), "envs": [get_env_state(env) for env in envs]}
     torch.save(state, tmp / "state.pt")
+    write_manifest(tmp)
     (tmp / COMPLETE).touch()
     if final.exists():
         shutil.rmtree(old, ignore_errors=True)
-        final.rename(old)
+        final.rename(old)  # kept: resume falls back to it if the newer one is found damaged
     tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
     return time.perf_counter() - start
 
 
-def find(run_dir: Path) -> Path | None:
-    """The newest complete checkpoint of ``run_dir`` (``checkpoint.tmp`` is never one)."""
-    for name in CHECKPOINT_DIRS:
-        path = run_dir / name
-        if (path / COMPLETE).is_file():
-            return path
+def _digest(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def write_manifest(path: Path) -> None:
+    """``manifest.json``: the size and SHA-256 of every file of the checkpoint at ``path``."""
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.name not in (MANIFEST, COMPLETE))
+    manifest = {p.relative_to(path).as_posix(): {"size": p.stat().st_size, "sha256": _digest(p)} for p in files}
+    (path / MANIFEST).write_text(json.dumps(manifest, indent=0))
+
+
+def damage(path: Path) -> str | None:
+    """What is wrong with the checkpoint at ``path`` (one sentence naming the file), or None when every
+    file matches its manifest. A checkpoint written before manifests is only checked for ``state.pt``."""
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        return None if (path / "state.pt").is_file() else f"{path / 'state.pt'} is missing"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except ValueError:
+        return f"{manifest_path} cannot be read"
+    for name, expected in manifest.items():
+        file = path / name
+        if not file.is_file():
+            return f"{file} is missing"
+        size = file.stat().st_size
+        if size != expected["size"]:
+            return f"{file} has {size} bytes where {expected['size']} were written"
+        if _digest(file) != expected["sha256"]:
+            return f"{file} does not match the checksum it was written with"
     return None
+
+
+_VERIFIED: dict[tuple, str | None] = {}  # (checkpoint, its files' sizes and times) -> damage: each state hashed once
+
+
+def find(run_dir: Path) -> Path | None:
+    """The newest complete and undamaged checkpoint of ``run_dir`` (``checkpoint.tmp`` is never one).
+
+    A damaged newest checkpoint is passed over for the previous one, saying so; raises
+    :class:`CheckpointError` when every complete checkpoint is damaged."""
+    problems = []
+    for name in CHECKPOINT_DIRS:
+        path = Path(run_dir) / name
+        if not (path / COMPLETE).is_file():
+            continue
+        key = (str(path.resolve()), *((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(path.rglob("*"))))
+        first_look = key not in _VERIFIED
+        if first_look:
+            _VERIFIED[key] = damage(path)
+        if _VERIFIED[key] is None:
+            if problems and first_look:
+                print(f"{problems[-1]}; using the previous checkpoint {path} instead.", flush=True)
+            return path
+        problems.append(_VERIFIED[key])
+    if problems:
+        raise CheckpointError(f"{problems[0]}, so the checkpoint cannot be trusted, and there is no earlier complete "
+                              f"one to fall back to.")
+    return None
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    """``state.pt`` of a checkpoint; one sentence naming the file when it cannot be read."""
+    try:
+        return torch.load(path / "state.pt", map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError... for a damaged file
+        raise CheckpointError(f"{path / 'state.pt'} cannot be read ({type(err).__name__}); the checkpoint is damaged.") from None
 
 
 def read_config(path: Path) -> DictConfig:
     """The resolved config a checkpoint was written with."""
-    return OmegaConf.create(torch.load(path / "state.pt", map_location="cpu", weights_only=False)["config"])
+    return OmegaConf.create(_read_state(path)["config"])
 
 
 def read_progress(path: Path) -> Progress:
     """The counters a checkpoint was written with."""
-    return Progress.from_dict(torch.load(path / "state.pt", map_location="cpu", weights_only=False)["progress"])
+    return Progress.from_dict(_read_state(path)["progress"])
 
 
 def load(path: Path, cfg: DictConfig, loss_module, optimizers, replay_buffer) -> Restored:
@@ -97,7 +167,7 @@ def load(path: Path, cfg: DictConfig, loss_module, optimizers, replay_buffer) ->
     A run extended to a larger budget may have a larger replay buffer than the checkpoint's: its
     rows are then moved over oldest first, so sampling and later writes see the same buffer.
     """
-    state = torch.load(path / "state.pt", map_location="cpu", weights_only=False)
+    state = _read_state(path)
     for key, expected in (("algorithm", cfg.algorithm), ("objective", cfg.loss.objective)):
         if state[key] != expected:
             raise ValueError(f"{path} holds a checkpoint of {key} {state[key]!r}, not {expected!r}.")

@@ -67,6 +67,9 @@ def check_config(cfg: DictConfig) -> None:
     if cfg.eval.behaviour_kl and not get_algorithm(cfg.algorithm).stochastic_actor:
         raise ConfigError(f"eval.behaviour_kl=true measures the KL of a stochastic actor from the behaviour policy; "
                           f"algorithm={cfg.algorithm!r} has a deterministic one (expected e.g. algorithm=sac).")
+    minutes = cfg.checkpoint.get("minutes")
+    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0):
+        raise ConfigError(f"checkpoint.minutes={minutes!r}; expected a positive number of minutes or null.")
     warm_start = cfg.loss.warm_start
     if warm_start not in (None, "auto", "paper") and (isinstance(warm_start, bool) or not isinstance(warm_start, (int, float))):
         raise ConfigError(f"loss.warm_start={warm_start!r}; expected 'auto', 'paper', null, an int (actor updates) or a fraction.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import shutil
 import sys
 import time
@@ -28,15 +29,16 @@ from gild_torchrl.algorithms import get_algorithm
 from gild_torchrl.data import DemonstrationError, Demonstrations
 from gild_torchrl.objectives import BaseLossWrapper, MetaLookaheadLoss, get_objective
 from gild_torchrl.training import checkpoint as checkpoints
+from gild_torchrl.training import run_guard
 from gild_torchrl.training.build import (make_behaviour_policy, make_collector, make_demonstrations, make_divergence_batch, make_environment,
                                          make_exploration_policy, make_loss_module, make_optimizers,
                                          make_reference_demonstrations, make_replay_buffer, make_target_updater)
 from gild_torchrl.training.config import ConfigError, check_config, command_line_keys
 from gild_torchrl.training.evaluate import evaluate
 from gild_torchrl.training.loggers import close_logger, flush_logger, log_scalars, log_training, logs_diagnostics_per_update, make_logger, split_outputs
-from gild_torchrl.training.provenance import record_launch
-from gild_torchrl.training.run_dir import (EVAL_FILE, RESULT_FILE, EvaluationCSV, Progress, RunDirError, claim_run_dir,
-                                           write_result, write_run_info)
+from gild_torchrl.training.provenance import read_run_config, record_launch
+from gild_torchrl.training.run_dir import (EVAL_FILE, PROVENANCE_FILE, RESULT_FILE, RUN_CONFIG_FILE, RUN_OUTPUTS, EvaluationCSV,
+                                           Progress, RunDirError, claim_run_dir, remove_outputs, write_result, write_run_info)
 from gild_torchrl.training.update import sample_batch, update
 
 #: ``(loss_module, evaluation row) -> stop?``: called after every evaluation (collect_demos stops at a target return).
@@ -52,6 +54,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@run_guard.guarded
 def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[str, Any]:
     """Run one experiment end to end (or continue it from its checkpoint); returns the last evaluation and totals."""
     run_dir, checkpoint = start_run(cfg)
@@ -78,7 +81,7 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
     frames = progress.frames
     if finished_already(run_dir, checkpoint, progress, cfg):
         return {"frames": frames, "updates": progress.updates, "wall_time": 0.0}
-    record_launch(run_dir, frames, cfg.collector.total_frames, cfg.collector.device or "cpu")
+    record_launch(run_dir, frames, cfg.collector.total_frames, cfg.collector.device or "cpu", config=cfg)
     collector = make_collector(cfg, train_env, policy, collected_frames=frames)
     resume_collection(restored, checkpoint, collector, (train_env, eval_env), cfg)
     skipped = Counter(progress.skipped)  # updates not applied to a group because its gradient was not finite
@@ -94,7 +97,8 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
     stopped = "budget"
     timers = dict.fromkeys(("collect", "sample", "update", "eval", "log", "checkpoint"), 0.0)
     bar = tqdm(total=cfg.collector.total_frames, initial=frames, desc=f"{cfg.algorithm}+{cfg.loss.objective}",
-               disable=not cfg.logger.progress_bar, unit="frames", file=sys.stdout, mininterval=2.0)
+               disable=not cfg.logger.progress_bar, unit="frames", file=sys.stdout, mininterval=2.0,
+               **bar_size(sys.stdout))
     diagnostics_per_update = logs_diagnostics_per_update(loss_module)
     tick = time.perf_counter()
     for data in collector:
@@ -145,9 +149,22 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
         bar.update(data.numel())
         if done:
             break
+        if stop_requested():
+            stopped = stop_requested()
+            break
         tick = time.perf_counter()
     return finish_run(cfg, run_dir, (bar, collector, train_env, eval_env), logger, last_eval, progress, start,
                       earlier_wall_time, stopped, timers)
+
+
+def bar_size(stream) -> dict[str, int]:
+    """The progress bar's size: tqdm's own choice (``{}``), except on a terminal that reports no size
+    (0 columns, as some containers' terminals do), where tqdm would print a blank line: 80 x 24 then."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return {}  # not a terminal
+    return {} if columns > 0 else {"ncols": 80, "nrows": 24}
 
 
 def count_collected(progress: Progress, data: TensorDictBase) -> int:
@@ -174,21 +191,33 @@ def record_evaluation(cfg: DictConfig, last_eval: Mapping[str, Any], frames: int
 
 def checkpoint_due(cfg: DictConfig, progress: Progress, frames: int, done: bool, earlier_wall_time: float,
                    start: float, logger) -> bool:
-    """Whether a checkpoint is due now; if so the counters it saves are brought up to date and the logger flushed."""
-    if not cfg.checkpoint.interval or not (frames >= progress.next_checkpoint or done):
+    """Whether a checkpoint is due now (by frames, by wall time, or because a signal asked the run to
+    stop); if so the counters it saves are brought up to date and the logger flushed."""
+    guard = run_guard.active()
+    by_guard = guard is not None and guard.checkpoint_due()
+    if not cfg.checkpoint.interval or not (frames >= progress.next_checkpoint or done or by_guard):
         return False
     while progress.next_checkpoint <= frames:
         progress.next_checkpoint += cfg.checkpoint.interval
+    if guard is not None:
+        guard.checkpointed()
     progress.frames = frames
     progress.wall_time = earlier_wall_time + time.perf_counter() - start
     flush_logger(logger)
     return True
 
 
+def stop_requested() -> str:
+    """The name of the signal that asked the run in progress to stop (``""``: none)."""
+    guard = run_guard.active()
+    return guard.signal_name if guard is not None else ""
+
+
 def finish_run(cfg: DictConfig, run_dir: Path, closing: tuple, logger, last_eval: Mapping[str, Any], progress: Progress,
                start: float, earlier_wall_time: float, stopped: str, timers: Mapping[str, float]) -> dict[str, Any]:
     """Close the bar, collector and envs, write ``result.json`` (the run is finished), drop the final
-    checkpoint unless ``checkpoint.keep_final``; returns the result."""
+    checkpoint unless ``checkpoint.keep_final``; returns the result. A run stopped by a signal
+    (``stopped``: its name) is not finished: it writes no ``result.json`` and keeps its checkpoint."""
     bar, collector, *envs = closing
     bar.close()
     collector.shutdown()
@@ -199,27 +228,37 @@ def finish_run(cfg: DictConfig, run_dir: Path, closing: tuple, logger, last_eval
     result = {**last_eval, "frames": progress.frames, "updates": progress.updates, "wall_time": wall_time,
               "total_wall_time": earlier_wall_time + wall_time, "stopped": stopped,
               "first_reward_frame": progress.first_reward_frame, "rewarded_transitions": progress.rewarded, **timers}
+    if stopped.startswith("SIG"):
+        return result
     write_result(run_dir, result)
     if not cfg.checkpoint.get("keep_final", True):
-        shutil.rmtree(run_dir / checkpoints.CHECKPOINT_DIRS[0], ignore_errors=True)  # studies keep results, not replay buffers
+        for name in checkpoints.CHECKPOINT_DIRS:
+            shutil.rmtree(run_dir / name, ignore_errors=True)  # studies keep results, not replay buffers
     return result
 
 
 def start_run(cfg: DictConfig) -> tuple[Path, Path | None]:
-    """Check the config, set threads and seeds, and claim the run directory (or find the checkpoint
-    to resume from): returns the directory and that checkpoint (None for a new run)."""
+    """Check the config, set threads and seeds, lock and claim the run directory (or find the
+    checkpoint to resume from): returns the directory and that checkpoint (None for a new run, or
+    for an unfinished one stopped before its first checkpoint, which starts again from frame 0).
+    Nothing but the lock file is written in the directory before the launch is accepted."""
     check_config(cfg)
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     run_dir = Path(cfg.run_dir)
+    guard = run_guard.take(run_dir, cfg.checkpoint.get("minutes"))  # released when train returns (run_guard.guarded)
     checkpoint = None
     if cfg.resume:
         checkpoint = checkpoints.find(run_dir)
         if checkpoint is None:
-            raise ConfigError(f"resume={cfg.resume!r}: {run_dir} holds no complete checkpoint to continue from.")
+            if (run_dir / RESULT_FILE).is_file() or not (run_dir / RUN_CONFIG_FILE).is_file():
+                raise ConfigError(f"resume={cfg.resume!r}: {run_dir} holds no complete checkpoint to continue from.")
+            print(f"{run_dir} was stopped before its first checkpoint: it starts again from frame 0 with its config.",
+                  flush=True)
+            remove_outputs(run_dir, [name for name in RUN_OUTPUTS if name not in (PROVENANCE_FILE, RUN_CONFIG_FILE)])
     else:
         claim_run_dir(run_dir, overwrite=bool(cfg.get("overwrite", False)))
-    run_dir.mkdir(parents=True, exist_ok=True)
+    guard.claim()  # the run's config is written by record_launch, once the envs and demonstrations were accepted
     return run_dir, checkpoint
 
 
@@ -263,10 +302,14 @@ def resume_config(cfg: DictConfig, extend_to: int | None = None) -> DictConfig:
     """The configuration a ``resume=<run dir>`` run continues with: the one stored in its checkpoint,
     with a new budget when ``extend_to`` (or ``collector.total_frames`` on the command line) gives one;
     settings added since the checkpoint was written take their defaults."""
-    path = checkpoints.find(Path(cfg.resume))
-    if path is None:
+    run_dir = Path(cfg.resume)
+    path = checkpoints.find(run_dir)
+    if path is not None:
+        stored = checkpoints.read_config(path)
+    elif not (run_dir / RESULT_FILE).is_file() and (run_dir / RUN_CONFIG_FILE).is_file():
+        stored = read_run_config(run_dir)  # stopped before its first checkpoint: it starts again with its config
+    else:
         raise ConfigError(f"resume={cfg.resume!r} holds no complete checkpoint to continue from.")
-    stored = checkpoints.read_config(path)
     if stored.algorithm != cfg.algorithm:
         raise ConfigError(f"resume={cfg.resume!r} holds a {stored.algorithm} run; this recipe runs {cfg.algorithm}.")
     if extend_to is None and "collector.total_frames" in command_line_keys():
@@ -275,6 +318,7 @@ def resume_config(cfg: DictConfig, extend_to: int | None = None) -> DictConfig:
         stored.collector.total_frames = int(extend_to)
     stored = OmegaConf.merge(OmegaConf.create(OmegaConf.to_container(cfg, resolve=False)), stored)
     stored.resume = cfg.resume
+    stored.run_dir = cfg.resume  # where the run lies now: a copied or moved run continues there, not where it was written
     return stored
 
 
@@ -290,22 +334,43 @@ def trainer(cfg: DictConfig) -> Callable[..., dict[str, Any]]:
     return getattr(importlib.import_module(module), function)
 
 
-def run(cfg: DictConfig, extend_to: int | None = None, on_evaluation: EvaluationHook | None = None) -> dict[str, Any]:
+def run(cfg: DictConfig, extend_to: int | None = None, on_evaluation: EvaluationHook | None = None,
+        how_to_continue: str | None = None) -> dict[str, Any]:
     """A recipe's body: train, and turn the errors a user can fix into one sentence and exit code 2.
 
     With ``resume=<run dir>`` the run continues with the configuration stored in its checkpoint.
     ``collector.total_frames`` given on the command line with ``resume`` (or ``extend_to``, as the
     studies pass it) sets a new budget: a finished run whose final checkpoint was kept continues
-    to it, its curves, counters and warm start carrying on.
+    to it, its curves, counters and warm start carrying on. A run stopped by SIGINT or SIGTERM says
+    how to continue it (``how_to_continue``, or the recipe's ``resume=`` command) and exits with 130 or 143.
     """
     try:
         if cfg.resume:
             cfg = resume_config(cfg, extend_to)
         result = trainer(cfg)(cfg, on_evaluation=on_evaluation)
-    except (ConfigError, DemonstrationError, RunDirError) as err:
+    except (ConfigError, DemonstrationError, RunDirError, checkpoints.CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    if str(result.get("stopped", "")).startswith("SIG"):
+        stopped_by_signal(cfg, result, how_to_continue)
     print(f"done: {result['frames']} frames, {result['updates']} updates in {result['wall_time']:.0f}s; "
           f"last evaluation dense {result.get('dense_return', float('nan')):.1f}, "
           f"sparse {result.get('sparse_return', float('nan')):.1f}; run directory {cfg.run_dir}")
     return result
+
+
+def stopped_by_signal(cfg: DictConfig, result: Mapping[str, Any], how_to_continue: str | None) -> None:
+    """One line on how to continue a run that a signal stopped, then the shell's exit code for that signal."""
+    import signal
+
+    run_dir = cfg.run_dir
+    if how_to_continue is None:
+        script = sys.argv[0] if sys.argv[0].endswith(".py") else f"recipes/{cfg.algorithm}_gild.py"
+        how_to_continue = f"python {script} resume={run_dir}"
+    if cfg.checkpoint.interval:
+        print(f"stopped by {result['stopped']} at {result['frames']} frames, checkpoint written; continue with: "
+              f"{how_to_continue}", file=sys.stderr, flush=True)
+    else:
+        print(f"stopped by {result['stopped']} at {result['frames']} frames without a checkpoint (checkpoint.interval=0); "
+              f"{how_to_continue} starts it again from frame 0", file=sys.stderr, flush=True)
+    raise SystemExit(128 + int(signal.Signals[result["stopped"]]))

@@ -19,8 +19,9 @@ from gild_torchrl.training.build import (make_collector, make_demonstrations, ma
                                          make_reference_demonstrations)
 from gild_torchrl.training.evaluate import evaluate
 from gild_torchrl.training.loggers import episode_scalars, log_scalars, make_logger
-from gild_torchrl.training.loop import (EvaluationHook, checkpoint_due, count_collected, finish_run, finished_already, record_evaluation,
-                                        resume_collection, run_info, start_run)
+from gild_torchrl.training import run_guard
+from gild_torchrl.training.loop import (EvaluationHook, bar_size, checkpoint_due, count_collected, finish_run, finished_already, record_evaluation,
+                                        resume_collection, run_info, start_run, stop_requested)
 from gild_torchrl.training.provenance import record_launch
 from gild_torchrl.training.run_dir import EVAL_FILE, EvaluationCSV, Progress, write_run_info
 
@@ -36,6 +37,7 @@ def make_logo(cfg: DictConfig, env) -> LOGO:
                 discriminator_batch_size=g.discriminator_batch_size, discriminator_cells=tuple(g.discriminator_hidden_sizes))
 
 
+@run_guard.guarded
 def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[str, Any]:
     """Run TRPO (``loss.objective=rl``) or LOGO (``logo``) end to end, or continue it from its checkpoint."""
     run_dir, checkpoint = start_run(cfg)
@@ -55,7 +57,7 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
     frames = progress.frames
     if finished_already(run_dir, checkpoint, progress, cfg):
         return {"frames": frames, "updates": progress.updates, "wall_time": 0.0}
-    record_launch(run_dir, frames, cfg.collector.total_frames, cfg.collector.device or "cpu")
+    record_launch(run_dir, frames, cfg.collector.total_frames, cfg.collector.device or "cpu", config=cfg)
     collector = make_collector(cfg, train_env, agent.policy, collected_frames=frames)
     resume_collection(restored, checkpoint, collector, (train_env, eval_env), cfg)
     logger = make_logger(cfg, run_dir, resume_frames=frames if checkpoint is not None else None)
@@ -67,7 +69,8 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
     stopped = "budget"
     timers = dict.fromkeys(("collect", "update", "eval", "log", "checkpoint"), 0.0)
     bar = tqdm(total=cfg.collector.total_frames, initial=frames, desc=f"trpo+{cfg.loss.objective}",
-               disable=not cfg.logger.progress_bar, unit="frames", file=sys.stdout, mininterval=2.0)
+               disable=not cfg.logger.progress_bar, unit="frames", file=sys.stdout, mininterval=2.0,
+               **bar_size(sys.stdout))
     tick = time.perf_counter()
     for data in collector:
         timers["collect"] += time.perf_counter() - tick
@@ -102,6 +105,9 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
                                                      collector=collector, envs=(train_env, eval_env))
         bar.update(data.numel())
         if done:
+            break
+        if stop_requested():
+            stopped = stop_requested()
             break
         tick = time.perf_counter()
     return finish_run(cfg, run_dir, (bar, collector, train_env, eval_env), logger, last_eval, progress, start,

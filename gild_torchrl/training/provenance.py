@@ -5,6 +5,11 @@ versions (a different CPU kernel rounds matmuls differently, and RL amplifies th
 few thousand updates). A run that spans launches, machines and code changes therefore keeps, for
 each launch, where it started and what it ran on, so that two records of one seed that disagree can
 be traced to their cause.
+
+The run's resolved config (``.hydra/config.yaml``) is part of that record: the run writes it when it
+starts, and a later launch that changes it (a larger budget, a run continued where it was moved)
+rewrites it and lists the changed values in its line. Hydra itself writes nothing there
+(``hydra.output_subdir: null``), so a refused launch leaves the run's files as they were.
 """
 
 from __future__ import annotations
@@ -19,8 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 
-from gild_torchrl.training.run_dir import PROVENANCE_FILE
+from gild_torchrl.training.run_dir import PROVENANCE_FILE, RUN_CONFIG_FILE
+
+#: Keys that say how a launch was started, not what the run is: a change of them is not recorded.
+LAUNCH_KEYS = ("resume", "overwrite")
 
 #: The distributions whose versions can change a run's numbers.
 LIBRARIES = ("gild_torchrl", "torch", "torchrl", "tensordict", "numpy", "gymnasium", "mujoco")
@@ -81,12 +90,60 @@ def launch_record(from_frames: int, total_frames: int, device: str) -> dict[str,
     }
 
 
-def record_launch(run_dir: Path, from_frames: int, total_frames: int, device: str = "cpu") -> dict[str, Any]:
-    """Append this launch to ``run_dir/provenance.jsonl``; returns the line written."""
+def write_run_config(run_dir: Path, cfg: DictConfig) -> dict[str, list]:
+    """Write the run's resolved config unless the one recorded already says the same; returns what
+    changed, ``{dotted key: [recorded, now]}`` (``{}`` for a run's first config)."""
+    path = Path(run_dir) / RUN_CONFIG_FILE
+    now = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k != "hydra"}
+    before = OmegaConf.to_container(read_run_config(run_dir), resolve=False) if path.is_file() else None
+    if before is not None:
+        old, new = _flatten(before), _flatten(now)
+        changes = {k: [old.get(k), new.get(k)] for k in sorted(old.keys() | new.keys())
+                   if old.get(k) != new.get(k) and k.split(".")[0] not in LAUNCH_KEYS}
+        if not changes:
+            return {}
+    else:
+        changes = {}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(now)))
+    tmp.rename(path)
+    return changes
+
+
+def read_run_config(run_dir: Path) -> DictConfig:
+    """The config a run recorded (:func:`write_run_config`)."""
+    return OmegaConf.load(Path(run_dir) / RUN_CONFIG_FILE)
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def record_launch(run_dir: Path, from_frames: int, total_frames: int, device: str = "cpu",
+                  config: DictConfig | None = None) -> dict[str, Any]:
+    """Append this launch to ``run_dir/provenance.jsonl``; returns the line written. With ``config``,
+    the run's recorded config is brought up to date and the values this launch changed are listed."""
     record = launch_record(from_frames, total_frames, device)
+    if config is not None:
+        record["overrides"] = command_line_overrides()
+        record["config_changes"] = write_run_config(run_dir, config)
     with (Path(run_dir) / PROVENANCE_FILE).open("a") as f:
         f.write(json.dumps(record) + "\n")
     return record
+
+
+def command_line_overrides() -> list[str]:
+    """The overrides this Hydra job was launched with (``[]`` outside a Hydra job)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def read_launches(run_dir: Path) -> list[dict[str, Any]]:

@@ -25,9 +25,11 @@ CHECKPOINT_DIRS = ("checkpoint", "checkpoint.old")  # the newest complete checkp
 DIAGNOSTICS_FILE = "diagnostics.csv"  # a study record's copy of the gild/ diagnostics, read when the events are gone
 BEHAVIOUR_POLICY_FILE = "behaviour_policy.pt"  # the behaviour policy fitted once to the demonstrations (eval.behaviour_kl)
 PROVENANCE_FILE = "provenance.jsonl"  # one line per launch: from which frame, on which code, libraries and CPU
+RUN_CONFIG_FILE = ".hydra/config.yaml"  # the run's resolved config, written by the run (not by each launch)
+LOCK_FILE = "run.lock"  # the OS lock a run holds while it writes the directory, and its pid
 #: What a run writes into its directory; a new run refuses a directory holding any of them.
 RUN_OUTPUTS = (EVAL_FILE, RUN_FILE, RESULT_FILE, DIAGNOSTICS_FILE, BEHAVIOUR_POLICY_FILE, *LOGGER_DIRS, PROVENANCE_FILE,
-               *CHECKPOINT_DIRS)
+               *CHECKPOINT_DIRS, RUN_CONFIG_FILE)
 #: ``eval.csv``'s columns; one a run does not measure (``demo_nll`` of a deterministic actor) stays empty.
 EVAL_COLUMNS = ("frames", "updates", "wall_time", "dense_return", "sparse_return", "length", "x_final",
                 "demo_action_mse", "demo_nll", "demo_kl")
@@ -72,9 +74,17 @@ def claim_run_dir(run_dir: Path, overwrite: bool = False) -> None:
     if not overwrite:
         raise RunDirError(f"run_dir={str(run_dir)!r} holds another run's files ({', '.join(found)}); continue it with "
                           f"resume={run_dir}, give another run_dir, or pass overwrite=true to replace it.")
-    for name in found:
+    remove_outputs(run_dir, found)
+
+
+def remove_outputs(run_dir: Path, names: tuple[str, ...] | list[str] = RUN_OUTPUTS) -> None:
+    """Delete those of a run's outputs that exist."""
+    for name in names:
         path = run_dir / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
 
 
 class EvaluationCSV:

@@ -1,7 +1,8 @@
 """One run of a study: what a combination of the sweep means for the study, then the run.
 
 Hydra runs :func:`study_job` once per combination of the preset's sweep (``recipes/config/study/*.yaml``):
-not in any of the preset's cells -> not part of the study (its directory is removed); finished
+not in any of the preset's cells -> not part of the study (its directory is removed); being written
+by another process (its lock is held, e.g. a job still running from an earlier launch) -> skipped; finished
 (``result.json``) -> skipped, or extended when the study now asks for more frames and the final
 checkpoint was kept; a complete checkpoint -> resumed; otherwise trained from scratch with the
 cell's budget (a value given on the command line wins over the cell's).
@@ -15,7 +16,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gild_torchrl.analysis.grid import RUN_KEYS, find_cell, run_id
-from gild_torchrl.training import checkpoint
+from gild_torchrl.training import checkpoint, run_guard
 from gild_torchrl.training.config import command_line_keys
 from gild_torchrl.training.loop import run
 from gild_torchrl.training.run_dir import RESULT_FILE, read_run_info
@@ -29,13 +30,21 @@ def study_job(cfg: DictConfig) -> None:
     if cell is None:
         leave_no_trace(run_dir, name)
         return
+    pid = run_guard.holder(run_dir)
+    if pid is not None:
+        print(f"[study] {name}: being written by {f'process {pid}' if pid else 'another process'}, skipped", flush=True)
+        return
     # The cell's budget, except what the command line sets explicitly.
     given = command_line_keys()
     with open_dict(cfg):
         for key, value in (cell.get("set") or {}).items():
             if key not in given:
                 OmegaConf.update(cfg, key, value, merge=False)
-    saved = checkpoint.find(run_dir)
+    try:
+        saved = checkpoint.find(run_dir)
+    except checkpoint.CheckpointError as err:
+        print(f"[study] {name}: error: {err}", flush=True)
+        return
     if (run_dir / RESULT_FILE).is_file():
         if not extends_finished_run(run_dir, cfg, saved is not None, name):
             return
@@ -49,7 +58,7 @@ def study_job(cfg: DictConfig) -> None:
     if saved is not None:
         with open_dict(cfg):
             cfg.resume = str(run_dir)
-    run(cfg, extend_to=cfg.collector.total_frames)
+    run(cfg, extend_to=cfg.collector.total_frames, how_to_continue="launch the same study command again")
 
 
 def leave_no_trace(run_dir: Path, name: str) -> None:
