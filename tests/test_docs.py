@@ -75,3 +75,12 @@ def test_the_link_check_finds_a_broken_link_and_a_missing_anchor(tmp_path):
     (tmp_path / "a.html").write_text('<a href="b.html#here">b</a><img src="missing.png"><a id="top"></a>')
     (tmp_path / "b.html").write_text('<p id="elsewhere"></p><a href="a.html#top">a</a><a href="https://example.org/x">x</a>')
     assert sorted(broken_links(tmp_path)) == ["a.html: b.html#here (no such anchor)", "a.html: missing.png"]
+
+
+def test_the_api_reference_has_every_module_of_the_package():
+    """A new module gets its section in docs/api.md (package ``__init__`` files re-export, so they are left out)."""
+    documented = set(re.findall(r"automodule:: (\S+)", (ROOT / "docs" / "api.md").read_text(encoding="utf-8")))
+    modules = {".".join(path.relative_to(ROOT).with_suffix("").parts)
+               for path in (ROOT / "gild_torchrl").rglob("*.py") if path.name != "__init__.py"}
+    assert modules - documented == set(), "modules missing from docs/api.md"
+    assert documented - modules == set(), "docs/api.md names modules that do not exist"
