@@ -91,18 +91,22 @@ def measure(args: argparse.Namespace) -> None:
               f"load {load_before:.1f}->{record['load_after']:.1f}", flush=True)
 
 
-def run_hours(costs: dict[str, dict], setting: str, frames: int, random_frames: int, eval_steps: int) -> float:
-    """One grid run's CPU-hours from per-unit costs (ms, CPU-share-corrected) of its setting and of rl."""
+def run_hours(costs: dict[str, dict[str, float]], setting: str, frames: int, random_frames: int, eval_steps: int) -> float:
+    """One grid run's CPU-hours from per-unit costs (ms, CPU-share-corrected): ``costs`` holds those of
+    ``rl``, ``il``, ``meta_critic`` and ``gild`` on the run's task and algorithm (``logo``: LOGO's alone).
+
+    Collection and evaluation steps cost a collected frame each; the warm-started settings pay their
+    guided update for the paper's 1e4 gradient updates, then rl's.
+    """
     if setting == "logo":
         c = costs["logo"]
-        return (frames * (c["ms_per_frame"] + c["ms_per_update_frame"]) + eval_steps * c["ms_per_eval_step"]) / 3.6e6
+        return ((frames + eval_steps) * c["ms_per_frame"] + frames * c["ms_per_update_frame"]) / 3.6e6
     updates = frames - random_frames
     guided = {"rl": 0, "il": updates, "il_warm_start": min(WARM_UPDATES, updates), "meta_critic": updates,
               "gild": min(WARM_UPDATES, updates)}[setting]
-    guide_cost = costs["il" if setting == "il_warm_start" else setting]["ms_per_update"]
-    c = costs[setting if setting in costs else "il"]
-    ms = (guided * guide_cost + (updates - guided) * costs["rl"]["ms_per_update"] + frames * c["ms_per_frame"]
-          + eval_steps * c["ms_per_eval_step"])
+    guide = costs["il" if setting == "il_warm_start" else setting]
+    ms = (guided * guide["ms_per_update"] + (updates - guided) * costs["rl"]["ms_per_update"]
+          + (frames + eval_steps) * guide["ms_per_frame"])
     return ms / 3.6e6
 
 
@@ -114,36 +118,47 @@ def estimate(args: argparse.Namespace) -> None:
 
     def corrected(rs: list[dict]) -> dict[str, float]:
         """Medians over repeats of the per-unit costs, each scaled by its run's CPU share."""
-        out = {k: statistics.median(r[k] * r["cpu_share"] for r in rs) for k in ("ms_per_update", "ms_per_frame",
-                                                                                   "ms_per_eval_step")}
+        out = {k: statistics.median(r[k] * r["cpu_share"] for r in rs) for k in ("ms_per_update", "ms_per_frame")}
         out["ms_per_update_frame"] = statistics.median(1e3 * r["update"] * r["cpu_share"] / r["frames"] for r in rs)
         return out
 
-    eval_steps = (args.grid_frames // args.eval_interval) * args.eval_episodes * 1000  # every episode at its 1,000-step limit
-    print(f"grid run: {args.grid_frames} frames, {args.grid_random_frames} random, {WARM_UPDATES} guided updates in the warm "
-          f"start, {eval_steps} evaluation steps (upper bound); CPU-hours per run, CPU-share corrected\n")
+    costs = {case: corrected(rs) for case, rs in by_case.items()}
+    # il where it was not measured: rl's cost times il/rl of the same algorithm on the tasks where both ran
+    il_ratio = {a: statistics.median(costs[(t, a, "il")]["ms_per_update"] / costs[(t, a, "rl")]["ms_per_update"]
+                                     for t in TASKS if (t, a, "il") in costs and (t, a, "rl") in costs)
+                for a in ALGORITHMS if any((t, a, "il") in costs and (t, a, "rl") in costs for t in TASKS)}
+    eval_steps = (args.grid_frames // args.eval_interval) * args.grid_eval_episodes * 1000  # every episode at its 1,000-step limit
+    print(f"grid run: {args.grid_frames} frames, {args.grid_random_frames} random, {WARM_UPDATES} guided updates in the "
+          f"warm start, {eval_steps} evaluation steps (upper bound); CPU-hours per run, each measured cost scaled by "
+          f"its run's CPU share; il/rl update cost ratio where il was not run: {il_ratio}\n")
     settings = ("rl", "il", "il_warm_start", "meta_critic", "gild")
-    print("| task | algorithm | " + " | ".join(settings) + " | ms/update rl, il, meta_critic, gild | CPU share |")
+    print("| task | algorithm | " + " | ".join(settings) + " | ms/update rl, il, meta_critic, gild | CPU share of the runs |")
     print("|---|---|" + "---|" * len(settings) + "---|---|")
-    total, per_setting = 0.0, defaultdict(float)
+    total, per_setting, missing = 0.0, defaultdict(float), []
     for task in TASKS:
         for algorithm in ALGORITHMS:
-            costs = {s: corrected(by_case[(task, algorithm, s)]) for s in SETTINGS if by_case.get((task, algorithm, s))}
-            if not {"rl", "il", "meta_critic", "gild"} <= set(costs):
+            cell = {s: costs[(task, algorithm, s)] for s in SETTINGS if (task, algorithm, s) in costs}
+            if "il" not in cell and "rl" in cell and algorithm in il_ratio:
+                cell["il"] = {**cell["rl"], "ms_per_update": cell["rl"]["ms_per_update"] * il_ratio[algorithm]}
+            if not {"rl", "il", "meta_critic", "gild"} <= set(cell):
+                missing.append(f"{task}/{algorithm}")
                 continue
-            hours = {s: run_hours(costs, s, args.grid_frames, args.grid_random_frames, eval_steps) for s in settings}
+            hours = {s: run_hours(cell, s, args.grid_frames, args.grid_random_frames, eval_steps) for s in settings}
             for s, h in hours.items():
                 per_setting[s] += h * args.seeds
             total += sum(hours.values()) * args.seeds
-            shares = [r["cpu_share"] for s in SETTINGS for r in by_case[(task, algorithm, s)]]
+            shares = [r["cpu_share"] for s in SETTINGS for r in by_case.get((task, algorithm, s), [])]
             print(f"| {task} | {algorithm} | " + " | ".join(f"{hours[s]:.2f}" for s in settings) + " | "
-                  + ", ".join(f"{costs[s]['ms_per_update']:.1f}" for s in SETTINGS) + f" | {min(shares):.2f}-{max(shares):.2f} |")
-        if by_case.get((task, "trpo", "logo")):
-            hours = run_hours({"logo": corrected(by_case[(task, "trpo", "logo")])}, "logo", args.grid_frames, 0, eval_steps)
+                  + ", ".join(f"{cell[s]['ms_per_update']:.1f}" for s in SETTINGS) + f" | {min(shares):.2f}-{max(shares):.2f} |")
+        if (task, "trpo", "logo") in costs:
+            hours = run_hours({"logo": costs[(task, "trpo", "logo")]}, "logo", args.grid_frames, 0, eval_steps)
             per_setting["logo"] += hours * args.seeds
             total += hours * args.seeds
-            print(f"| {task} | trpo (logo) | {hours:.2f} | | | | | | |")
-    print(f"\n{args.seeds} seeds: " + ", ".join(f"{s} {h:.1f}" for s, h in per_setting.items()) + f"; total {total:.1f} CPU-hours")
+            print(f"| {task} | trpo | logo: {hours:.2f} | | | | | | |")
+        else:
+            missing.append(f"{task}/trpo")
+    print(f"\n{args.seeds} seeds: " + ", ".join(f"{s} {h:.1f}" for s, h in per_setting.items()) + f"; total {total:.1f} CPU-hours"
+          + (f" (not measured, left out: {', '.join(missing)})" if missing else ""))
 
 
 def main() -> None:
@@ -161,6 +176,7 @@ def main() -> None:
     parser.add_argument("--grid-frames", type=int, default=100_000)
     parser.add_argument("--grid-random-frames", type=int, default=10_000)
     parser.add_argument("--eval-interval", type=int, default=5000)
+    parser.add_argument("--grid-eval-episodes", type=int, default=10)
     parser.add_argument("--seeds", type=int, default=2)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")

@@ -288,6 +288,8 @@ def plot_diagnostics(runs: list[Run], out_dir: Path) -> list[Path]:
 
 #: Base algorithms a grid runs once per task, beside the off-policy ones (LOGO's TRPO).
 ONCE_PER_TASK = ("trpo",)
+#: The grid's rows, in the paper's order (other tasks follow).
+TASK_ORDER = ("PointNav", "Hopper-v5", "Walker2d-v5", "HalfCheetah-v5", "Ant-v5")
 
 
 def plot_grid(runs: list[Run], out_dir: Path, column: str = "sparse_return") -> list[Path]:
@@ -300,7 +302,7 @@ def plot_grid(runs: list[Run], out_dir: Path, column: str = "sparse_return") -> 
     kind = column.split("_")[0]
     colour = setting_colours(runs)
     panels = _panels(runs)
-    tasks = list(dict.fromkeys(task for task, _ in panels))
+    tasks = sorted(dict.fromkeys(task for task, _ in panels), key=lambda t: TASK_ORDER.index(t) if t in TASK_ORDER else len(TASK_ORDER))
     per_task_algorithms = {a for _, a in panels} & set(ONCE_PER_TASK)
     algorithms = sorted({a for _, a in panels} - per_task_algorithms, key=lambda a: list(ALGORITHM_LABELS).index(a)
                         if a in ALGORITHM_LABELS else len(ALGORITHM_LABELS)) or sorted(per_task_algorithms)
