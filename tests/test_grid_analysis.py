@@ -7,7 +7,8 @@ import math
 
 import pytest
 
-from gild_torchrl.analysis import analyse
+from gild_torchrl.analysis import load_study
+from gild_torchrl.analysis.__main__ import grid_report
 
 from test_analysis import PNG_MAGIC, write_run
 
@@ -47,7 +48,8 @@ def grid(tmp_path_factory):
     (gild / "result.json").write_text(json.dumps({"first_reward_frame": 2500}))
     write_events(root / "Hopper-v5" / "td3" / "meta_critic" / "seed0", meta_step=[1, 1, 1, 1, 1],
                  aux_output_std=[0.5, 0.4, 0.3, 0.2, 0.1], meta_grad_norm=[1e-3, 1e-3, 1e-3, 1e-3, 1e-3])
-    return root, analyse(root, reps=200)
+    (root / "analysis").mkdir()
+    return root, grid_report(load_study(root).runs, root / "analysis", reps=200)
 
 
 def test_cells_read_the_normalised_scores_and_the_command(grid):
