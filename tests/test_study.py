@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
 from gild_torchrl.analysis import analyse, load_study
-from gild_torchrl.analysis.grid import RUN_KEYS, find_cell, launch_runs
+from gild_torchrl.analysis.grid import RUN_KEYS, find_cell, launch_runs, run_id
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "recipes" / "config"
@@ -257,8 +257,16 @@ def test_the_grid_preset_runs_every_cell_of_seed_0_before_seed_1_with_the_same_b
                 for algorithm, algorithm_settings in (("ddpg", settings), ("td3", settings), ("sac", settings), ("trpo", ("logo",)))
                 for setting in algorithm_settings]
     assert launch_runs(cfg, ordered=True) == expected and len(expected) == 128
-    assert OmegaConf.select(cfg, "checkpoint.keep_final") is True  # a later launch extends finished runs to 300k
+    # the order Hydra's own sweeper gives the jobs (the launcher starts them in that order)
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = OmegaConf.to_container(cfg.hydra.sweeper.params)
+    (jobs,) = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()]), None)
+    runs = [dict(o.split("=", 1) for o in job) for job in jobs]
     cells = OmegaConf.to_container(cfg.study.cells)
+    assert [run_id(r) for r in runs if find_cell(r, cells) is not None] == expected
+    assert OmegaConf.select(cfg, "checkpoint.keep_final") is True  # a later launch extends finished runs to 300k
     for task in tasks:
         bundled(task)  # each task's demonstrations are bundled
     for algorithm, setting in {tuple(run.split("/")[1:3]) for run in expected}:
