@@ -4,7 +4,8 @@ meta-learned losses (the ``grid`` study's analysis; any study whose runs record 
 sparse return gets it).
 
 The normalised score is the final sparse return (mean of the last 3 evaluations) divided by the
-demonstrator's mean sparse return: 0 = never past the task's gate, 1 = the demonstrator. The sparse
+demonstrator's mean sparse return: 0 = never past the task's gate, 1 = the demonstrator, below 0 =
+past the gate with a negative reward there (control and contact costs). The sparse
 return is the task's own reward; a dense normalisation says little where an untrained policy's
 dense return is near the demonstrator's (Ant: healthy reward), so dense is shown beside it only.
 """
