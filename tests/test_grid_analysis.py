@@ -101,7 +101,7 @@ def test_the_census_reads_when_each_learned_loss_vanished(grid):
     assert gild["vanished_in_warm_start"] and gild["learned_loss"] == "GILD"
     assert math.isnan(critic["output_std_vanished_frames"]) and math.isnan(critic["meta_grad_zero_frames"])
     assert math.isnan(critic["bc_cosine_at_end"]) and not critic["vanished_in_warm_start"]
-    assert critic["output_std_at_end"] == pytest.approx(0.1)
+    assert critic["output_std_at_end"] == pytest.approx(0.1) and critic["spread_logged"] and gild["spread_logged"]
     text = (root / "analysis" / "grid.md").read_text()
     assert "| Hopper-v5 | td3 | gild | 0 | 1.1k - 1.5k | 1.3k | 1e-09 | 1.3k | -0.20 | 2.5k |" in text
     assert "gild: the learned loss's spread fell below 1e-06 while it was meta-learned in 1 of 1 cells" in text

@@ -49,7 +49,7 @@ COMPARISON_COLUMNS = ("baseline", "cells", "probability_of_improvement", "poi_lo
                       "cells_gild_better_every_seed", "cells_gild_worse_every_seed")
 CENSUS_COLUMNS = (
     "task", "algorithm", "setting", "seed", "learned_loss", "first_meta_step_frames", "last_meta_step_frames",
-    "output_std_vanished_frames", "output_std_at_end", "meta_grad_zero_frames", "bc_cosine_at_end",
+    "spread_logged", "output_std_vanished_frames", "output_std_at_end", "meta_grad_zero_frames", "bc_cosine_at_end",
     "first_reward_frames", "vanished_in_warm_start",
 )
 
@@ -214,6 +214,7 @@ def census_rows(runs: list[Run], vanished_std: float = VANISHED_STD) -> list[dic
     ``bc_cosine_at_end``: cosine of GILD's action gradient with BC's at the last logged step of
     the warm start (Meta-Critic has no BC reference: nan); ``vanished_in_warm_start``: the spread
     fell below ``vanished_std`` before the last meta step (GILD: its warm start; Meta-Critic: the run).
+    ``spread_logged``: false for a run made before its objective logged the spread (then nan, not "never").
     """
     rows = []
     for run in sorted(runs, key=lambda r: (r.task, r.algorithm, setting_key(r.setting), r.seed)):
@@ -232,7 +233,7 @@ def census_rows(runs: list[Run], vanished_std: float = VANISHED_STD) -> list[dic
         rows.append({
             "task": run.task, "algorithm": run.algorithm, "setting": run.setting, "seed": run.seed, "learned_loss": label,
             "first_meta_step_frames": float(ran[0]) if ran.size else float("nan"), "last_meta_step_frames": last_meta,
-            "output_std_vanished_frames": vanished, "output_std_at_end": float(std[-1]) if std.size else float("nan"),
+            "spread_logged": bool(std_steps.size), "output_std_vanished_frames": vanished, "output_std_at_end": float(std[-1]) if std.size else float("nan"),
             "meta_grad_zero_frames": _first_frame_below(*run.scalars("gild/meta_grad_norm"), np.finfo(float).tiny),
             "bc_cosine_at_end": float(cosine[-1]) if cosine.size else float("nan"),
             "first_reward_frames": run.first_reward_frame,
@@ -248,7 +249,8 @@ def _fraction(value: float, digits: int = 2) -> str:
 def markdown(cells: list[dict], aggregates: list[dict], comparisons: list[dict], census: list[dict]) -> str:
     """The grid's report: per-cell table, aggregates, GILD's comparisons, and the collapse census."""
     lines = ["## Per cell", "",
-             "Normalised score: final sparse return / the demonstrator's mean sparse return (0: never past the gate). "
+             "Normalised score: final sparse return / the demonstrator's mean sparse return (0: never past the gate; "
+             "below 0: past it with a negative reward there). "
              "Frames in thousands; '-': never.", "",
              "| task | algorithm | setting | seeds | final sparse (normalised; per seed) | final dense (normalised) "
              "| AUC sparse / dense | first reward in training (median; runs) | first sparse evaluation (median; runs) "
@@ -300,12 +302,14 @@ def census_markdown(rows: list[dict], vanished_std: float = VANISHED_STD) -> str
         lines.append(
             f"| {r['task']} | {r['algorithm']} | {r['setting']} | {r['seed']} "
             f"| {format_frames(r['first_meta_step_frames'], 'never')} - {format_frames(r['last_meta_step_frames'])} "
-            f"| {format_frames(r['output_std_vanished_frames'], 'never')} | {_spread(r['output_std_at_end'])} "
+            f"| {format_frames(r['output_std_vanished_frames'], 'never' if r['spread_logged'] else 'not logged')} "
+            f"| {_spread(r['output_std_at_end'])} "
             f"| {format_frames(r['meta_grad_zero_frames'], 'never')} | {_fraction(r['bc_cosine_at_end'])} "
             f"| {format_frames(r['first_reward_frames'], 'never')} |")
     cells: dict[tuple[str, str, str], list[bool]] = defaultdict(list)
     for r in rows:
-        cells[(r["task"], r["algorithm"], r["setting"])].append(r["vanished_in_warm_start"])
+        if r["spread_logged"]:
+            cells[(r["task"], r["algorithm"], r["setting"])].append(r["vanished_in_warm_start"])
     for setting in sorted({key[2] for key in cells}, key=setting_key):
         mine = {k: v for k, v in cells.items() if k[2] == setting}
         every = sum(all(v) for v in mine.values())
