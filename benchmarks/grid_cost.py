@@ -165,7 +165,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
     parser.add_argument("--algorithms", nargs="+", default=list(ALGORITHMS))
-    parser.add_argument("--settings", nargs="+", default=list(SETTINGS))
+    parser.add_argument("--settings", nargs="*", default=list(SETTINGS))
     parser.add_argument("--logo", action=argparse.BooleanOptionalAction, default=True, help="also LOGO on each task")
     parser.add_argument("--frames", type=int, default=2000)
     parser.add_argument("--random-frames", type=int, default=1000)
