@@ -294,7 +294,8 @@ TASK_ORDER = ("PointNav", "Hopper-v5", "Walker2d-v5", "HalfCheetah-v5", "Ant-v5"
 
 def plot_grid(runs: list[Run], out_dir: Path, column: str = "sparse_return") -> list[Path]:
     """One panel per task (rows) and base algorithm (columns): the evaluation return over the demonstrator's
-    mean return of the same kind (sparse: the normalised score's curve), mean over seeds with each seed thin.
+    mean return of the same kind (sparse: the normalised score's curve), mean over seeds with each seed thin
+    (how many seeds: the per-cell table).
 
     A setting run once per task (LOGO) is drawn, dashed, in every panel of its task's row.
     """
@@ -322,7 +323,7 @@ def plot_grid(runs: list[Run], out_dir: Path, column: str = "sparse_return") -> 
                 for curve in curves:
                     ax.plot(frames, curve / scale, color=colour[setting], linestyle=style, linewidth=0.5, alpha=0.4)
                 ax.plot(frames, curves.mean(axis=0) / scale, color=colour[setting], linestyle=style,
-                        label=f"{LABELS.get(setting, setting)} (n={len(curves)})")
+                        marker="o" if frames.size < 3 else None, markersize=3, label=LABELS.get(setting, setting))
             ax.axhline(1.0, color="black", linestyle=":", linewidth=1, label="demonstrator")
             ax.set_title(f"{task}, {ALGORITHM_LABELS.get(algorithm, algorithm)}", fontsize=10)
             if row == len(tasks) - 1:
@@ -330,8 +331,12 @@ def plot_grid(runs: list[Run], out_dir: Path, column: str = "sparse_return") -> 
             if col == 0:
                 ax.set_ylabel(f"{kind} return / demonstrator's")
             ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=7, loc="best")
-    fig.tight_layout()
+    legend = {}  # every setting once, whichever panels it ran in
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    fig.tight_layout(rect=(0, 0, 0.84, 1))
+    fig.legend(legend.values(), legend.keys(), loc="center right", fontsize=8)
     return _save(fig, out_dir, f"grid_{kind}")
 
 
