@@ -114,18 +114,16 @@ def cell_rows(runs: list[Run]) -> list[dict]:
     return rows
 
 
-def score_matrices(runs: list[Run]) -> tuple[dict[str, dict[tuple[str, str], dict[int, float]]], list[str]]:
-    """Normalised sparse scores: setting -> (task, algorithm) -> seed -> score, and notes on runs left out."""
+def score_matrices(runs: list[Run]) -> dict[str, dict[tuple[str, str], dict[int, float]]]:
+    """Normalised sparse scores: setting -> (task, algorithm) -> seed -> score (runs without the
+    demonstrator's sparse return in ``run.json`` are left out)."""
     scores: dict[str, dict[tuple[str, str], dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
-    notes = []
     for (task, algorithm, setting), group in group_runs(runs).items():
         for run in scored_runs(group):
             score = normalised_sparse(run)
-            if math.isnan(score):
-                notes.append(f"{run.id} has no demonstrator's sparse return in run.json and is left out of the aggregates")
-                continue
-            scores[setting][(task, algorithm)][run.seed] = score
-    return scores, notes
+            if not math.isnan(score):
+                scores[setting][(task, algorithm)][run.seed] = score
+    return scores
 
 
 def _matrix(cells: dict[tuple[str, str], dict[int, float]]) -> np.ndarray:
@@ -141,7 +139,7 @@ def aggregate_rows(runs: list[Run], reps: int = 2000, seed: int = 0) -> list[dic
     from rliable import library as rly
     from rliable import metrics
 
-    scores, _ = score_matrices(runs)
+    scores = score_matrices(runs)
     rows = []
     for setting in sorted(scores, key=setting_key):
         matrix = _matrix(scores[setting])
@@ -165,7 +163,7 @@ def comparison_rows(runs: list[Run], reps: int = 2000, seed: int = 0) -> list[di
     from rliable import library as rly
     from rliable import metrics
 
-    scores, _ = score_matrices(runs)
+    scores = score_matrices(runs)
     gild = scores.get(GILD)
     if not gild:
         return []
