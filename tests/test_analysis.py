@@ -29,13 +29,13 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def write_run(root: Path, setting: str, seed: int, dense, sparse, task="Hopper-v5", algorithm="td3",
-              finished=True, interval=1000, mse=None, demonstrator=1300.0, wall=None) -> Path:
+              finished=True, interval=1000, mse=None, demonstrator=1300.0, wall=None, demonstrator_sparse=None) -> Path:
     run_dir = root / task / algorithm / setting / f"seed{seed}"
     run_dir.mkdir(parents=True)
     (run_dir / "run.json").write_text(json.dumps({
         "task": task, "algorithm": algorithm, "setting": setting, "objective": setting, "seed": seed,
         "total_frames": interval * len(dense), "eval_interval": interval,
-        "demonstrator_dense_return": demonstrator, "demonstrator_sparse_return": None,
+        "demonstrator_dense_return": demonstrator, "demonstrator_sparse_return": demonstrator_sparse,
     }))
     with (run_dir / "eval.csv").open("w", newline="") as f:
         writer = csv.writer(f)

@@ -155,3 +155,15 @@ def test_il_with_a_warm_start_is_the_base_loss_after_k_updates(algorithm):
     assert "bc_loss" not in out.keys()
     for key in expected.keys():
         torch.testing.assert_close(out[key], expected[key])
+
+
+def test_meta_critic_logs_the_spread_of_its_learned_loss_over_the_replay_batch():
+    """aux_output_std: Meta-Critic's counterpart of gild_output_std (the collapse census reads both)."""
+    loss = make_objective("meta_critic", "td3")
+    batch = make_input()
+    out = loss(batch)
+    replay = batch.exclude("demo", "validation")
+    action, _ = loss.adapter.policy(replay, loss.adapter.actor_params)
+    rows = loss.learned_loss_value(action.detach(), replay["observation"])
+    torch.testing.assert_close(out["aux_output_std"], rows.std())
+    torch.testing.assert_close(out["aux_loss"], rows.mean())

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
 from gild_torchrl.analysis import analyse, load_study
-from gild_torchrl.analysis.grid import RUN_KEYS, find_cell, launch_runs
+from gild_torchrl.analysis.grid import RUN_KEYS, find_cell, launch_runs, run_id
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "recipes" / "config"
@@ -241,3 +241,45 @@ def test_demo_quality_reads_the_long_studys_bundled_set_runs_under_the_same_prot
 
     for setting in ("rl", "il", "gild_bc_first_reward"):
         assert run_config("demo_quality", setting) == run_config("long_hopper", setting), setting
+
+
+def test_the_grid_preset_runs_every_cell_of_seed_0_before_seed_1_with_the_same_budget():
+    """grid: 4 sparse tasks x DDPG/TD3/SAC x 5 settings, LOGO once per task, seeds 0 then 1 (128 runs)."""
+    from gild_torchrl import training
+    from gild_torchrl.data import bundled
+    from gild_torchrl.training.config import warm_start_setting
+
+    with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
+        cfg = compose("study", ["study=grid"], return_hydra_config=True)
+    tasks = ("Hopper-v5", "Walker2d-v5", "HalfCheetah-v5", "Ant-v5")
+    settings = ("rl", "il", "il_warm_start", "meta_critic", "gild")
+    expected = [f"{task}/{algorithm}/{setting}/seed{seed}" for seed in (0, 1) for task in tasks
+                for algorithm, algorithm_settings in (("ddpg", settings), ("td3", settings), ("sac", settings), ("trpo", ("logo",)))
+                for setting in algorithm_settings]
+    assert launch_runs(cfg, ordered=True) == expected and len(expected) == 128
+    # the order Hydra's own sweeper gives the jobs (the launcher starts them in that order)
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = OmegaConf.to_container(cfg.hydra.sweeper.params)
+    (jobs,) = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()]), None)
+    runs = [dict(o.split("=", 1) for o in job) for job in jobs]
+    cells = OmegaConf.to_container(cfg.study.cells)
+    assert [run_id(r) for r in runs if find_cell(r, cells) is not None] == expected
+    assert OmegaConf.select(cfg, "checkpoint.keep_final") is True  # a later launch extends finished runs to 300k
+    for task in tasks:
+        bundled(task)  # each task's demonstrations are bundled
+    for algorithm, setting in {tuple(run.split("/")[1:3]) for run in expected}:
+        values = {"env.name": "Ant-v5", "algorithm": algorithm, "setting": setting, "seed": 1}
+        with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):
+            run_cfg = compose("study", ["study=grid", f"setting={setting}", "env.name=Ant-v5", f"algorithm={algorithm}",
+                                        "seed=1", "run_dir=unused"])
+        for key, value in find_cell(values, cells)["set"].items():
+            OmegaConf.update(run_cfg, key, value, merge=False)
+        training.check_config(run_cfg)
+        budget = {key: OmegaConf.select(run_cfg, key) for key in
+                  ("collector.total_frames", "collector.frames_per_batch", "eval.interval", "eval.episodes", "checkpoint.interval")}
+        assert budget == {"collector.total_frames": 100_000, "collector.frames_per_batch": 5000 if setting == "logo" else 10,
+                          "eval.interval": 5000, "eval.episodes": 10, "checkpoint.interval": 20_000}, (algorithm, setting)
+        if setting in ("il_warm_start", "gild"):  # the paper's 1e4 gradient updates, in actor updates
+            assert warm_start_setting(run_cfg) == (5000 if algorithm == "td3" else 10_000), (algorithm, setting)

@@ -8,7 +8,15 @@ import sys
 import warnings
 from pathlib import Path
 
-from gild_torchrl.analysis.figures import plot_by_demonstrations, plot_diagnostics, plot_divergence, plot_learning_curves
+from gild_torchrl.analysis import cells
+from gild_torchrl.analysis.figures import (
+    plot_aggregates,
+    plot_by_demonstrations,
+    plot_diagnostics,
+    plot_divergence,
+    plot_grid,
+    plot_learning_curves,
+)
 from gild_torchrl.analysis.runs import load_study
 from gild_torchrl.analysis import warm_start
 from gild_torchrl.analysis.table import markdown, results_rows, write_csv, write_rows
@@ -58,7 +66,8 @@ def analyse(study_dir: str | Path, out_dir: str | Path | None = None, reps: int 
             also_settings: list[str] | None = None) -> dict:
     """Write ``learning_curves``/``divergence``/``diagnostics`` (PNG, SVG) and ``results.md``/``results.csv``
     (and ``warm_start.csv``, also in ``results.md``, when runs logged a GILD warm start): :func:`study_table`'s
-    text and the figures of the same runs. Returns the rows, the written paths and the warnings.
+    text and the figures of the same runs, and the report across cells (:func:`grid_report`). Returns the
+    rows, the written paths and the warnings.
     """
     result = study_table(study_dir, reps=reps, seed=seed, at_frames=at_frames, until=until, also=also,
                          also_settings=also_settings)
@@ -72,11 +81,41 @@ def analyse(study_dir: str | Path, out_dir: str | Path | None = None, reps: int 
         write_rows(warm_start_rows, out_dir / "warm_start.csv", warm_start.COLUMNS)
         paths.append(out_dir / "warm_start.csv")
     (out_dir / "results.md").write_text(result["table"])
+    grid = grid_report(runs, out_dir, reps=reps, seed=seed)
+    paths += grid.pop("paths")
     paths += plot_learning_curves(runs, out_dir, reps=reps, seed=seed)
     paths += plot_by_demonstrations(runs, out_dir, reps=reps, seed=seed)
     paths += plot_divergence(runs, out_dir)
     paths += plot_diagnostics(runs, out_dir)
-    return {**result, "paths": paths}
+    return {**result, "paths": paths, **grid}
+
+
+def grid_report(runs: list, out_dir: Path, reps: int = 2000, seed: int = 0) -> dict:
+    """``grid.md`` and its CSVs (``grid_cells``, ``grid_aggregates``, ``grid_gild_comparisons``, ``census``),
+    ``grid_sparse``/``grid_dense`` and ``aggregates`` figures (:mod:`gild_torchrl.analysis.cells`).
+
+    The scores need the demonstrator's sparse return (``run.json``): without it only the census is written.
+    """
+    census = cells.census_rows(runs)
+    scored = any(run.demonstrator_sparse_return for run in runs)
+    cell_rows = cells.cell_rows(runs) if scored else []
+    aggregates = cells.aggregate_rows(runs, reps=reps, seed=seed) if scored else []
+    comparisons = cells.comparison_rows(runs, reps=reps, seed=seed) if scored else []
+    paths = []
+    for name, rows, columns in (("grid_cells", cell_rows, cells.CELL_COLUMNS), ("grid_aggregates", aggregates, cells.AGGREGATE_COLUMNS),
+                                ("grid_gild_comparisons", comparisons, cells.COMPARISON_COLUMNS),
+                                ("census", census, cells.CENSUS_COLUMNS)):
+        if rows:
+            write_rows(rows, out_dir / f"{name}.csv", columns)
+            paths.append(out_dir / f"{name}.csv")
+    if cell_rows or census:
+        (out_dir / "grid.md").write_text(cells.markdown(cell_rows, aggregates, comparisons, census))
+        paths.append(out_dir / "grid.md")
+    if cell_rows:
+        paths += plot_grid(runs, out_dir, "sparse_return") + plot_grid(runs, out_dir, "dense_return")
+        paths += plot_aggregates(aggregates, comparisons, out_dir)
+    return {"cell_rows": cell_rows, "aggregate_rows": aggregates, "comparison_rows": comparisons, "census_rows": census,
+            "paths": paths}
 
 
 def borrowed_runs(runs: list, others: list[str | Path], settings: list[str] | None) -> list:

@@ -22,6 +22,7 @@ LABELS = {
     "gild_bc_first_reward_noisy_demos": "GILD BC-first (noisy demos)",
     "gild_bc_first_reward_negated_demos": "GILD BC-first (negated demos)",
     "il_weak_demos": "RL+IL (weak demos)", "gild_bc_first_reward_weak_demos": "GILD BC-first (weak demos)",
+    "logo": "LOGO",
 }
 ALGORITHM_LABELS = {"ddpg": "DDPG", "td3": "TD3", "sac": "SAC"}
 
@@ -229,6 +230,7 @@ DIAGNOSTICS = (
     ("gild/meta_step", "meta step ran (1) or held back (0)", False),
     ("gild/meta_grad_norm", "meta-gradient norm", True),
     ("gild/gild_output_std", "std of the GILD output on the demo batch", True),
+    ("gild/aux_output_std", "std of the Meta-Critic output on the replay batch", True),
     ("gild/gild_loss", "GILD loss, mean over the demo batch", False),
     ("gild/gild_bc_cosine", "cosine(dL_GILD/da, dL_BC/da)", False),
     ("gild/gild_bc_norm_ratio", "|dL_GILD/da| / |dL_BC/da|", True),
@@ -282,3 +284,88 @@ def plot_diagnostics(runs: list[Run], out_dir: Path) -> list[Path]:
         axes[row, 0].legend(fontsize=7, loc="best")
     fig.tight_layout()
     return _save(fig, out_dir, "diagnostics")
+
+
+#: Base algorithms a grid runs once per task, beside the off-policy ones (LOGO's TRPO).
+ONCE_PER_TASK = ("trpo",)
+#: The grid's rows, in the paper's order (other tasks follow).
+TASK_ORDER = ("PointNav", "Hopper-v5", "Walker2d-v5", "HalfCheetah-v5", "Ant-v5")
+
+
+def plot_grid(runs: list[Run], out_dir: Path, column: str = "sparse_return") -> list[Path]:
+    """One panel per task (rows) and base algorithm (columns): the evaluation return over the demonstrator's
+    mean return of the same kind (sparse: the normalised score's curve), mean over seeds with each seed thin
+    (how many seeds: the per-cell table).
+
+    A setting run once per task (LOGO) is drawn, dashed, in every panel of its task's row.
+    """
+    plt = _pyplot()
+    kind = column.split("_")[0]
+    colour = setting_colours(runs)
+    panels = _panels(runs)
+    tasks = sorted(dict.fromkeys(task for task, _ in panels), key=lambda t: TASK_ORDER.index(t) if t in TASK_ORDER else len(TASK_ORDER))
+    per_task_algorithms = {a for _, a in panels} & set(ONCE_PER_TASK)
+    algorithms = sorted({a for _, a in panels} - per_task_algorithms, key=lambda a: list(ALGORITHM_LABELS).index(a)
+                        if a in ALGORITHM_LABELS else len(ALGORITHM_LABELS)) or sorted(per_task_algorithms)
+    fig, axes = plt.subplots(len(tasks), len(algorithms), figsize=(4.4 * len(algorithms), 3.3 * len(tasks)),
+                             squeeze=False, sharex=True)
+    for row, task in enumerate(tasks):
+        once = [(s, g) for (t, a), settings in panels.items() if t == task and a in per_task_algorithms
+                and a not in algorithms for s, g in settings.items()]
+        for col, algorithm in enumerate(algorithms):
+            ax = axes[row, col]
+            settings = [(s, g, "-") for s, g in panels.get((task, algorithm), {}).items()] + [(s, g, "--") for s, g in once]
+            for setting, group, style in settings:
+                demonstrator = next((getattr(r, f"demonstrator_{kind}_return") for r in group
+                                     if getattr(r, f"demonstrator_{kind}_return")), None)
+                scale = demonstrator or 1.0
+                frames, curves = _common_curve(group, column)
+                for curve in curves:
+                    ax.plot(frames, curve / scale, color=colour[setting], linestyle=style, linewidth=0.5, alpha=0.4)
+                ax.plot(frames, curves.mean(axis=0) / scale, color=colour[setting], linestyle=style,
+                        marker="o" if frames.size < 3 else None, markersize=3, label=LABELS.get(setting, setting))
+            ax.axhline(1.0, color="black", linestyle=":", linewidth=1, label="demonstrator")
+            ax.set_title(f"{task}, {ALGORITHM_LABELS.get(algorithm, algorithm)}", fontsize=10)
+            if row == len(tasks) - 1:
+                ax.set_xlabel("environment frames")
+            if col == 0:
+                ax.set_ylabel(f"{kind} return / demonstrator's")
+            ax.grid(alpha=0.3)
+    legend = {}  # every setting once, whichever panels it ran in
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    fig.tight_layout(rect=(0, 0, 0.84, 1))
+    fig.legend(legend.values(), legend.keys(), loc="center right", fontsize=8)
+    return _save(fig, out_dir, f"grid_{kind}")
+
+
+def plot_aggregates(aggregates: list[dict], comparisons: list[dict], out_dir: Path) -> list[Path]:
+    """IQM and mean of the normalised sparse score per setting, and P(GILD > X), each with its 95% CI."""
+    plt = _pyplot()
+    if not aggregates:
+        return []
+    colour = colours_of(r["setting"] for r in aggregates)
+    panels = 3 if comparisons else 2
+    fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 0.5 * len(aggregates) + 1.6), squeeze=False)
+    for ax, (key, title) in zip(axes[0], (("iqm", "IQM"), ("mean", "mean"))):
+        for y, r in enumerate(aggregates):
+            ax.errorbar(r[key], y, xerr=[[r[key] - r[f"{key}_low"]], [r[f"{key}_high"] - r[key]]], fmt="o",
+                        color=colour[r["setting"]], capsize=3)
+        ax.set_yticks(range(len(aggregates)), [LABELS.get(r["setting"], r["setting"]) for r in aggregates], fontsize=8)
+        ax.set_xlabel(f"normalised sparse score: {title} (95% CI)")
+        ax.axvline(1.0, color="black", linestyle=":", linewidth=1)
+        ax.grid(alpha=0.3, axis="x")
+    if comparisons:
+        ax = axes[0, 2]
+        for y, r in enumerate(comparisons):
+            p = r["probability_of_improvement"]
+            ax.errorbar(p, y, xerr=[[p - r["poi_low"]], [r["poi_high"] - p]], fmt="o", color="black", capsize=3)
+        ax.set_yticks(range(len(comparisons)), [f"GILD > {LABELS.get(r['baseline'], r['baseline'])}" for r in comparisons],
+                      fontsize=8)
+        ax.axvline(0.5, color="0.5", linestyle="--", linewidth=1)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("probability of improvement (95% CI)")
+        ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    return _save(fig, out_dir, "aggregates")

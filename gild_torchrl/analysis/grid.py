@@ -77,22 +77,28 @@ def run_id(values: Mapping[str, Any]) -> str:
     return f"{values['env.name']}/{values['algorithm']}/{values['setting']}/seed{values['seed']}"
 
 
-def study_runs(sweep: Sequence[str], defaults: Mapping[str, Any], cells: Iterable[Mapping[str, Any]] | None) -> list[str]:
-    """The run ids of a study: the sweep's combinations (``defaults`` fill the keys it does not sweep) in a cell."""
+def study_runs(sweep: Sequence[str], defaults: Mapping[str, Any], cells: Iterable[Mapping[str, Any]] | None,
+               ordered: bool = False) -> list[str]:
+    """The run ids of a study: the sweep's combinations (``defaults`` fill the keys it does not sweep) in a cell.
+
+    Sorted; ``ordered``: in the order the launcher starts them (Hydra's basic sweeper takes the
+    product of the keys in the order given, the first key varying slowest).
+    """
     cells = list(cells or [])
     runs = []
     for combination in expand_sweep(sweep):
         values = {**{k: str(v) for k, v in defaults.items()}, **combination}
-        if find_cell(values, cells) is not None:
+        if find_cell(values, cells) is not None and run_id(values) not in runs:
             runs.append(run_id(values))
-    return sorted(set(runs))
+    return runs if ordered else sorted(runs)
 
 
-def launch_runs(config: DictConfig) -> list[str]:
+def launch_runs(config: DictConfig, ordered: bool = False) -> list[str]:
     """The run ids one launch of a study covers, from its full config (``multirun.yaml``'s content).
 
     The preset's ``hydra.sweeper.params`` and the command line's overrides of the run keys make
     the sweep; the config's own values fill the keys neither sweeps; ``study.cells`` filter it.
+    ``ordered``: in launch order (``study_runs``).
     """
     params = OmegaConf.select(config, "hydra.sweeper.params")
     params = OmegaConf.to_container(params, resolve=False) if params is not None else {}
@@ -102,7 +108,7 @@ def launch_runs(config: DictConfig) -> list[str]:
     defaults = {key: OmegaConf.select(config, key, default=None) for key in RUN_KEYS if key != "setting"}
     defaults["setting"] = OmegaConf.select(config, "hydra.runtime.choices.setting", default=None)
     cells = OmegaConf.select(config, "study.cells")
-    return study_runs(sweep, defaults, OmegaConf.to_container(cells, resolve=True) if cells else [])
+    return study_runs(sweep, defaults, OmegaConf.to_container(cells, resolve=True) if cells else [], ordered)
 
 
 def prune_empty_dirs(root: Path) -> None:

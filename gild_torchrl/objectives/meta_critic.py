@@ -17,7 +17,8 @@ class MetaCriticLoss(MetaLookaheadLoss):
 
     Output: the base loss's entries with ``loss_actor`` now ``L_RL + L_aux``, plus
     ``loss_meta_critic`` (trains only h_omega) and the diagnostics ``aux_loss``,
-    ``meta_utility``, ``value_lookahead`` and ``value_reference``.
+    ``aux_output_std`` (spread of h_omega over the replay batch), ``meta_utility``,
+    ``value_lookahead``, ``value_reference`` and ``meta_grad_norm``.
     """
 
     network_name = "meta_critic_network"
@@ -48,4 +49,9 @@ class MetaCriticLoss(MetaLookaheadLoss):
         replay = self._replay_batch(tensordict)
         policy_action, _ = self.adapter.policy(replay, actor_params)
         states = self.adapter.states(replay)
-        return self.learned_loss_value(policy_action, states).mean(), {}
+        rows = self.learned_loss_value(policy_action, states)
+        return rows.mean(), {"rows": rows}
+
+    def _metrics(self, context, reference_loss):
+        # as GILD's gild_output_std: 0 once h_omega no longer varies over the batch (no pull on the actor)
+        return {"aux_output_std": context["rows"].detach().std()}
