@@ -29,7 +29,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
-from gild_torchrl.analysis.grid import find_cell
+from gild_torchrl.training.grid import find_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("Hopper-v5", "Walker2d-v5", "HalfCheetah-v5", "Ant-v5")

@@ -13,7 +13,7 @@ import pytest
 
 from gild_torchrl.analysis import analyse, load_study
 from gild_torchrl.analysis.__main__ import StudyWarning, main
-from gild_torchrl.analysis.grid import find_cell, study_runs
+from gild_torchrl.training.grid import find_cell, study_runs
 from gild_torchrl.analysis.metrics import (
     final_return,
     first_frame_above,

@@ -1,5 +1,5 @@
-"""recipes/collect_demos.py end to end with a tiny budget (subprocesses, CPU): the recipes' own run
-(``rl`` on the dense task), its checkpoints and config names."""
+"""recipes/collect_demos.py (its body: gild_torchrl.training.collect_demos) end to end with a tiny budget
+(subprocesses, CPU): the recipes' own run (``rl`` on the dense task), its checkpoints and config names."""
 
 from __future__ import annotations
 
@@ -73,13 +73,9 @@ def test_train_rollout_resume_and_checkpoint_mode(tmp_path):
 
 
 def test_stop_rule():
-    import importlib.util
-
     from omegaconf import OmegaConf
 
-    spec = importlib.util.spec_from_file_location("collect_demos", RECIPE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    from gild_torchrl.training import collect_demos as mod
     cfg = OmegaConf.create({"stop": {"target_return": 1000, "max_return": 2000, "target_sparse_return": 300}})
     assert mod.reached_target(cfg, {"dense_return": 1500, "sparse_return": 400})
     assert not mod.reached_target(cfg, {"dense_return": 1500, "sparse_return": 0})  # standing still

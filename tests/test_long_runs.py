@@ -50,7 +50,7 @@ def test_named_settings_guide_for_the_papers_1e4_gradient_updates_at_any_budget(
 def test_the_earlier_presets_keep_the_warm_start_they_were_made_with():
     from omegaconf import OmegaConf
 
-    from gild_torchrl.analysis.grid import find_cell
+    from gild_torchrl.training.grid import find_cell
 
     for preset, setting in (("before_first_reward", "gild"), ("quick", "gild")):
         with initialize_config_dir(config_dir=str(CONFIG), version_base="1.3"):

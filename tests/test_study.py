@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
 from gild_torchrl.analysis import analyse, load_study
-from gild_torchrl.analysis.grid import RUN_KEYS, find_cell, launch_runs, run_id
+from gild_torchrl.training.grid import RUN_KEYS, find_cell, launch_runs, run_id
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "recipes" / "config"

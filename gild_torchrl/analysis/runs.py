@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gild_torchrl.analysis.grid import LAUNCHES_FILE, launch_runs, run_id
-
+from gild_torchrl.training.grid import LAUNCHES_FILE, launch_runs, run_id
 from gild_torchrl.training.run_dir import DIAGNOSTICS_FILE, EVAL_FILE, RESULT_FILE, RUN_FILE, TENSORBOARD_DIR  # the files a run writes
 
 

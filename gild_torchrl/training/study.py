@@ -15,7 +15,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from gild_torchrl.analysis.grid import RUN_KEYS, find_cell, run_id
+from gild_torchrl.training.grid import RUN_KEYS, find_cell, run_id
 from gild_torchrl.training import checkpoint, run_guard
 from gild_torchrl.training.config import command_line_keys
 from gild_torchrl.training.loop import run

@@ -5,7 +5,8 @@ Hydra's basic sweeper runs a Cartesian product. A study such as ``quick`` is a u
 lists *cells*: each run of the sweep belongs to the first cell whose ``match`` it satisfies and
 takes that cell's ``set`` overrides (its budget); a run that matches no cell is not part of the
 study. The launcher (``recipes/study.py``) and the analysis (the missing-run report) both use
-this module, so they agree on which runs a study has.
+this module, so they agree on which runs a study has; it is part of ``training`` because the
+analysis reads the runs and ``training`` never imports the analysis.
 """
 
 from __future__ import annotations
