@@ -37,7 +37,7 @@ from gild_torchrl.training.loggers import close_logger, flush_logger, log_scalar
 from gild_torchrl.training.provenance import record_launch
 from gild_torchrl.training.run_dir import (EVAL_FILE, RESULT_FILE, EvaluationCSV, Progress, RunDirError, claim_run_dir,
                                            write_result, write_run_info)
-from gild_torchrl.training.update import sample_batch, update
+from gild_torchrl.training.update import replay_keys, sample_batch, update
 
 #: ``(loss_module, evaluation row) -> stop?``: called after every evaluation (collect_demos stops at a target return).
 EvaluationHook = Callable[[BaseLossWrapper, Mapping[str, Any]], bool]
@@ -96,12 +96,13 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
     bar = tqdm(total=cfg.collector.total_frames, initial=frames, desc=f"{cfg.algorithm}+{cfg.loss.objective}",
                disable=not cfg.logger.progress_bar, unit="frames", file=sys.stdout, mininterval=2.0)
     diagnostics_per_update = logs_diagnostics_per_update(loss_module)
+    stored = replay_keys(loss_module)  # a checkpoint's buffer with every entry (before 2026-12-07) still extends and samples
     tick = time.perf_counter()
     for data in collector:
         timers["collect"] += time.perf_counter() - tick
         tick = time.perf_counter()
         data = data.reshape(-1)
-        replay_buffer.extend(data)
+        replay_buffer.extend(data.select(*stored, strict=False))
         frames = count_collected(progress, data)
         if progress.rewarded and isinstance(loss_module, MetaLookaheadLoss) and not loss_module.meta_started:
             loss_module.start_meta_learning()  # meta_start=first_reward waits for this
@@ -109,6 +110,8 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
 
         out = {}  # the latest value of every loss and diagnostic this batch produced
         if frames > cfg.collector.init_random_frames:  # the random phase is over
+            if not progress.updates:  # what collecting the random phase cost (benchmarks/recipe_throughput.py)
+                timers["random_phase"] = timers["collect"] + timers["sample"] + timers["log"]
             for i in range(updates_per_batch):
                 tick = time.perf_counter()
                 batch = sample_batch(loss_module, replay_buffer, demos, cfg)
