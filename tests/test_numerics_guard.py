@@ -7,6 +7,13 @@ evaluation returns must equal the values below, recorded with ``training.train``
 (before the throughput work of issue #35) on the project's CPU machine, one torch thread. A
 change that reorders the update's arithmetic, draws random numbers in another order, stores other
 values in the replay buffer or samples other rows fails here.
+
+The evaluation returns alone were recorded again when the evaluation's episodes came to be stepped
+together, one env (and seed) per episode (``make_evaluation_envs``): the first episode has the
+start it had, the others come from their own seeds, and the actor's batched forward rounds
+differently from a one-state forward. Before that: TD3 [[67.54357147216797, 67.73412322998047],
+[86.42970275878906, 85.14124298095703]], SAC [[14.51613712310791, 14.257957458496094],
+[12.178991317749023, 12.153491020202637]].
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ RECORDED = {
             "gild_network_params": 12.772988355048312,
         },
         "rewarded_transitions": 0,
-        "eval_dense_returns": [[67.54357147216797, 67.73412322998047], [86.42970275878906, 85.14124298095703]],
+        "eval_dense_returns": [[67.54357147216797, 67.78186798095703], [86.68753051757812, 88.0833511352539]],
     },
     "sac": {
         "scalars": {
@@ -72,7 +79,7 @@ RECORDED = {
             "gild_network_params": 11.929228547645323,
         },
         "rewarded_transitions": 600,
-        "eval_dense_returns": [[14.51613712310791, 14.257957458496094], [12.178991317749023, 12.153491020202637]],
+        "eval_dense_returns": [[14.51613712310791, 14.83398151397705], [12.158467292785645, 12.063172340393066]],
     },
 }
 

@@ -16,7 +16,7 @@ from torchrl.modules import AdditiveGaussianModule
 from gild_torchrl.algorithms import get_algorithm, make_base_loss
 from gild_torchrl.data import (Demonstrations, MissingDemonstrationError, mix, negate_actions, open_demonstrations,
                                subsample_episodes, with_action_noise)
-from gild_torchrl.envs import make_env
+from gild_torchrl.envs import POINTNAV_NAMES, make_env
 from gild_torchrl.modules import make_stochastic_actor
 from gild_torchrl.modules.behaviour_policy import fit_behaviour_policy
 from gild_torchrl.objectives import BaseLossWrapper, ForeachSoftUpdate, ObjectiveInputs, get_objective
@@ -43,6 +43,17 @@ def make_environment(cfg: DictConfig) -> tuple[EnvBase, EnvBase]:
     except ValueError as err:
         raise ConfigError(f"env.name={env.name!r}: {err}") from None
     return train_env, eval_env
+
+
+def make_evaluation_envs(cfg: DictConfig, eval_env: EnvBase) -> list[EnvBase]:
+    """The envs an evaluation steps together, one per episode (``eval.episodes``): ``eval_env``
+    and copies of it seeded ``EVAL_SEED_OFFSET`` apart, so that each episode's starts are those of
+    its own seed at every evaluation. PointNav's env is already batched: ``[eval_env]``."""
+    if cfg.env.name in POINTNAV_NAMES or int(cfg.eval.episodes) <= 1:
+        return [eval_env]
+    env, seed = cfg.env, int(cfg.env.seed)
+    return [eval_env] + [make_env(env.name, sparse=False, seed=seed + EVAL_SEED_OFFSET * (1 + i), threshold=env.threshold)
+                         for i in range(1, int(cfg.eval.episodes))]
 
 
 def make_collector(cfg: DictConfig, train_env: EnvBase, policy, collected_frames: int = 0) -> Collector:

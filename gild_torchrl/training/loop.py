@@ -9,6 +9,7 @@ checkpoint, log.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import math
 import shutil
 import sys
@@ -29,6 +30,7 @@ from gild_torchrl.data import DemonstrationError, Demonstrations
 from gild_torchrl.objectives import BaseLossWrapper, MetaLookaheadLoss, get_objective
 from gild_torchrl.training import checkpoint as checkpoints
 from gild_torchrl.training.build import (make_behaviour_policy, make_collector, make_demonstrations, make_divergence_batch, make_environment,
+                                         make_evaluation_envs,
                                          make_exploration_policy, make_loss_module, make_optimizers,
                                          make_reference_demonstrations, make_replay_buffer, make_target_updater)
 from gild_torchrl.training.config import ConfigError, check_config, command_line_keys
@@ -52,10 +54,19 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def skip_absent_pandas_probe() -> None:
+    """tensordict 0.14 looks for pandas (``importlib.util.find_spec``, about 34 us) on every
+    ``TensorDictModule`` output; where pandas is not installed, record it as absent once so the
+    lookup returns at once (``import pandas`` still fails as it did)."""
+    if "pandas" not in sys.modules and importlib.util.find_spec("pandas") is None:
+        sys.modules["pandas"] = None  # type: ignore[assignment]
+
+
 def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[str, Any]:
     """Run one experiment end to end (or continue it from its checkpoint); returns the last evaluation and totals."""
     run_dir, checkpoint = start_run(cfg)
     train_env, eval_env = make_environment(cfg)
+    eval_envs = make_evaluation_envs(cfg, eval_env)  # one per episode, stepped together
     objective = get_objective(cfg.loss.objective)
     demos = make_demonstrations(cfg, train_env) if objective.uses_demonstrations else None
     reference = demos if demos is not None else make_reference_demonstrations(cfg, train_env)
@@ -80,7 +91,7 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
         return {"frames": frames, "updates": progress.updates, "wall_time": 0.0}
     record_launch(run_dir, frames, cfg.collector.total_frames, cfg.collector.device or "cpu")
     collector = make_collector(cfg, train_env, policy, collected_frames=frames)
-    resume_collection(restored, checkpoint, collector, (train_env, eval_env), cfg)
+    resume_collection(restored, checkpoint, collector, (train_env, *eval_envs), cfg)
     skipped = Counter(progress.skipped)  # updates not applied to a group because its gradient was not finite
     logger = make_logger(cfg, run_dir, resume_frames=frames if checkpoint is not None else None)
     evaluations = EvaluationCSV(run_dir / EVAL_FILE, keep_until=frames if checkpoint is not None else None)
@@ -134,7 +145,7 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
         done = frames >= cfg.collector.total_frames
         if frames >= progress.next_eval or done:
             tick = time.perf_counter()
-            last_eval = evaluate(loss_module.base_loss.actor_network, eval_env, cfg.eval.episodes)
+            last_eval = evaluate(loss_module.base_loss.actor_network, eval_envs, cfg.eval.episodes)
             if divergence_batch is not None:
                 last_eval.update(loss_module.demonstration_divergence(divergence_batch, behaviour_policy))
             timers["eval"] += time.perf_counter() - tick
@@ -144,12 +155,12 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
         progress.skipped = dict(skipped)
         if checkpoint_due(cfg, progress, frames, done, earlier_wall_time, start, logger):
             timers["checkpoint"] += checkpoints.save(run_dir, cfg, loss_module, optimizers, replay_buffer, progress,
-                                                     collector=collector, envs=(train_env, eval_env))
+                                                     collector=collector, envs=(train_env, *eval_envs))
         bar.update(data.numel())
         if done:
             break
         tick = time.perf_counter()
-    return finish_run(cfg, run_dir, (bar, collector, train_env, eval_env), logger, last_eval, progress, start,
+    return finish_run(cfg, run_dir, (bar, collector, train_env, *eval_envs), logger, last_eval, progress, start,
                       earlier_wall_time, stopped, timers)
 
 
@@ -212,6 +223,7 @@ def start_run(cfg: DictConfig) -> tuple[Path, Path | None]:
     """Check the config, set threads and seeds, and claim the run directory (or find the checkpoint
     to resume from): returns the directory and that checkpoint (None for a new run)."""
     check_config(cfg)
+    skip_absent_pandas_probe()
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     run_dir = Path(cfg.run_dir)
