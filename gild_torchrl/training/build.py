@@ -46,6 +46,17 @@ def make_environment(cfg: DictConfig) -> tuple[EnvBase, EnvBase]:
     return train_env, eval_env
 
 
+def make_evaluation_envs(cfg: DictConfig, eval_env: EnvBase) -> list[EnvBase]:
+    """The envs an evaluation steps together, one per episode (``eval.episodes``): ``eval_env``
+    and copies of it seeded ``EVAL_SEED_OFFSET`` apart, so that each episode's starts are those of
+    its own seed at every evaluation. PointNav's env is already batched: ``[eval_env]``."""
+    if cfg.env.name in POINTNAV_NAMES or int(cfg.eval.episodes) <= 1:
+        return [eval_env]
+    env, seed = cfg.env, int(cfg.env.seed)
+    return [eval_env] + [make_env(env.name, sparse=False, seed=seed + EVAL_SEED_OFFSET * (1 + i), threshold=env.threshold)
+                         for i in range(1, int(cfg.eval.episodes))]
+
+
 def make_collector(cfg: DictConfig, train_env: EnvBase, policy, collected_frames: int = 0) -> Collector:
     """TorchRL's single-process Collector for what is left of the budget after ``collected_frames``
     (uniform random actions for what is left of ``collector.init_random_frames``)."""
@@ -200,12 +211,23 @@ def make_target_updater(cfg: DictConfig, loss_module: BaseLossWrapper) -> Foreac
     return ForeachSoftUpdate(loss_module, tau=cfg.optim.tau)
 
 
+class ClampedGaussianNoise(AdditiveGaussianModule):
+    """TorchRL's additive Gaussian exploration noise, brought back into the action bounds by one
+    clamp: the spec's ``project`` first checks membership (several small ops), which costs more
+    per collected frame than the clamp, and returns the same action."""
+
+    def _add_noise(self, action: torch.Tensor) -> torch.Tensor:
+        noise = torch.normal(mean=self.mean.expand(action.shape), std=self.std.expand(action.shape))
+        low, high = self.spec[self.action_key].space.low, self.spec[self.action_key].space.high
+        return torch.clamp(action + noise * self.sigma, low.expand_as(action), high.expand_as(action))
+
+
 def make_exploration_policy(cfg: DictConfig, loss_module: BaseLossWrapper, env: EnvBase):
     """The collector's policy: a stochastic actor samples its own (SAC); a deterministic one gets N(0, 0.1) added."""
     actor = loss_module.base_loss.actor_network
     if get_algorithm(cfg.algorithm).stochastic_actor:
         return actor
-    noise = AdditiveGaussianModule(
+    noise = ClampedGaussianNoise(
         spec=env.action_spec_unbatched, sigma_init=1.0, sigma_end=1.0, mean=0.0, std=cfg.network.exploration_std
     )
     return TensorDictSequential(actor, noise)

@@ -9,6 +9,7 @@ checkpoint, log.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import math
 import os
 import shutil
@@ -31,6 +32,7 @@ from gild_torchrl.objectives import BaseLossWrapper, MetaLookaheadLoss, get_obje
 from gild_torchrl.training import checkpoint as checkpoints
 from gild_torchrl.training import run_guard
 from gild_torchrl.training.build import (make_behaviour_policy, make_collector, make_demonstrations, make_divergence_batch, make_environment,
+                                         make_evaluation_envs,
                                          make_exploration_policy, make_loss_module, make_optimizers,
                                          make_reference_demonstrations, make_replay_buffer, make_target_updater)
 from gild_torchrl.training.config import ConfigError, check_config, command_line_keys
@@ -39,7 +41,7 @@ from gild_torchrl.training.loggers import close_logger, flush_logger, log_scalar
 from gild_torchrl.training.provenance import read_run_config, record_launch
 from gild_torchrl.training.run_dir import (EVAL_FILE, PROVENANCE_FILE, RESULT_FILE, RUN_CONFIG_FILE, RUN_OUTPUTS, EvaluationCSV,
                                            Progress, RunDirError, claim_run_dir, remove_outputs, write_result, write_run_info)
-from gild_torchrl.training.update import sample_batch, update
+from gild_torchrl.training.update import replay_keys, sample_batch, update
 
 #: ``(loss_module, evaluation row) -> stop?``: called after every evaluation (collect_demos stops at a target return).
 EvaluationHook = Callable[[BaseLossWrapper, Mapping[str, Any]], bool]
@@ -54,11 +56,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def skip_absent_pandas_probe() -> None:
+    """tensordict 0.14 looks for pandas (``importlib.util.find_spec``, about 34 us) on every
+    ``TensorDictModule`` output; where pandas is not installed, record it as absent once so the
+    lookup returns at once (``import pandas`` still fails as it did)."""
+    if "pandas" not in sys.modules and importlib.util.find_spec("pandas") is None:
+        sys.modules["pandas"] = None  # type: ignore[assignment]
+
+
 @run_guard.guarded
 def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[str, Any]:
     """Run one experiment end to end (or continue it from its checkpoint); returns the last evaluation and totals."""
     run_dir, checkpoint = start_run(cfg)
     train_env, eval_env = make_environment(cfg)
+    eval_envs = make_evaluation_envs(cfg, eval_env)  # one per episode, stepped together
     objective = get_objective(cfg.loss.objective)
     demos = make_demonstrations(cfg, train_env) if objective.uses_demonstrations else None
     reference = demos if demos is not None else make_reference_demonstrations(cfg, train_env)
@@ -83,7 +94,7 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
         return {"frames": frames, "updates": progress.updates, "wall_time": 0.0}
     record_launch(run_dir, frames, cfg.collector.total_frames, cfg.collector.device or "cpu", config=cfg)
     collector = make_collector(cfg, train_env, policy, collected_frames=frames)
-    resume_collection(restored, checkpoint, collector, (train_env, eval_env), cfg)
+    resume_collection(restored, checkpoint, collector, (train_env, *eval_envs), cfg)
     skipped = Counter(progress.skipped)  # updates not applied to a group because its gradient was not finite
     logger = make_logger(cfg, run_dir, resume_frames=frames if checkpoint is not None else None)
     evaluations = EvaluationCSV(run_dir / EVAL_FILE, keep_until=frames if checkpoint is not None else None)
@@ -100,12 +111,13 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
                disable=not cfg.logger.progress_bar, unit="frames", file=sys.stdout, mininterval=2.0,
                **bar_size(sys.stdout))
     diagnostics_per_update = logs_diagnostics_per_update(loss_module)
+    stored = replay_keys(loss_module)  # a checkpoint's buffer with every entry (before 2026-12-07) still extends and samples
     tick = time.perf_counter()
     for data in collector:
         timers["collect"] += time.perf_counter() - tick
         tick = time.perf_counter()
         data = data.reshape(-1)
-        replay_buffer.extend(data)
+        replay_buffer.extend(data.select(*stored, strict=False))
         frames = count_collected(progress, data)
         if progress.rewarded and isinstance(loss_module, MetaLookaheadLoss) and not loss_module.meta_started:
             loss_module.start_meta_learning()  # meta_start=first_reward waits for this
@@ -113,6 +125,8 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
 
         out = {}  # the latest value of every loss and diagnostic this batch produced
         if frames > cfg.collector.init_random_frames:  # the random phase is over
+            if not progress.updates:  # what collecting the random phase cost (benchmarks/recipe_throughput.py)
+                timers["random_phase"] = timers["collect"] + timers["sample"] + timers["log"]
             for i in range(updates_per_batch):
                 tick = time.perf_counter()
                 batch = sample_batch(loss_module, replay_buffer, demos, cfg)
@@ -135,7 +149,7 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
         done = frames >= cfg.collector.total_frames
         if frames >= progress.next_eval or done:
             tick = time.perf_counter()
-            last_eval = evaluate(loss_module.base_loss.actor_network, eval_env, cfg.eval.episodes)
+            last_eval = evaluate(loss_module.base_loss.actor_network, eval_envs, cfg.eval.episodes)
             if divergence_batch is not None:
                 last_eval.update(loss_module.demonstration_divergence(divergence_batch, behaviour_policy))
             timers["eval"] += time.perf_counter() - tick
@@ -145,7 +159,7 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
         progress.skipped = dict(skipped)
         if checkpoint_due(cfg, progress, frames, done, earlier_wall_time, start, logger):
             timers["checkpoint"] += checkpoints.save(run_dir, cfg, loss_module, optimizers, replay_buffer, progress,
-                                                     collector=collector, envs=(train_env, eval_env))
+                                                     collector=collector, envs=(train_env, *eval_envs))
         bar.update(data.numel())
         if done:
             break
@@ -153,7 +167,7 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
             stopped = stop_requested()
             break
         tick = time.perf_counter()
-    return finish_run(cfg, run_dir, (bar, collector, train_env, eval_env), logger, last_eval, progress, start,
+    return finish_run(cfg, run_dir, (bar, collector, train_env, *eval_envs), logger, last_eval, progress, start,
                       earlier_wall_time, stopped, timers)
 
 
@@ -243,6 +257,7 @@ def start_run(cfg: DictConfig) -> tuple[Path, Path | None]:
     for an unfinished one stopped before its first checkpoint, which starts again from frame 0).
     Nothing but the lock file is written in the directory before the launch is accepted."""
     check_config(cfg)
+    skip_absent_pandas_probe()
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     run_dir = Path(cfg.run_dir)

@@ -14,6 +14,15 @@ from gild_torchrl.data import Demonstrations
 from gild_torchrl.objectives import BaseLossWrapper
 
 
+def replay_keys(loss_module: BaseLossWrapper) -> list:
+    """What the replay buffer stores of a collected batch: the entries the base loss reads (state,
+    action, next state, reward, done) and ``("next", "terminated")``, which TorchRL's value
+    estimators read when it is there. The env's other entries (info, episode sums, step counts)
+    would only make every store and every sample slower."""
+    terminated = loss_module.base_loss.tensor_keys.terminated
+    return [*loss_module.adapter.replay_keys, ("next", *((terminated,) if isinstance(terminated, str) else terminated))]
+
+
 def sample_batch(loss_module: BaseLossWrapper, replay_buffer, demos: Demonstrations | None, cfg: DictConfig) -> TensorDictBase:
     """A replay batch, plus, while the objective guides the actor, a demo batch and validation states."""
     replay = replay_buffer.sample()
