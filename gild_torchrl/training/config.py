@@ -8,6 +8,9 @@ accepted everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from omegaconf import DictConfig, OmegaConf
 
 from gild_torchrl.algorithms import ALGORITHMS, get_algorithm
@@ -102,3 +105,15 @@ def command_line_keys() -> set[str]:
     if not HydraConfig.initialized():
         return set()
     return {override.split("=", 1)[0].lstrip("+~") for override in HydraConfig.get().overrides.task}
+
+
+def flatten_config(tree: Mapping, prefix: str = "") -> dict[str, Any]:
+    """A nested config (as a plain container) as ``{"section.key": value}``: the form the loggers'
+    hyperparameters and the provenance's config changes are written in."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten_config(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

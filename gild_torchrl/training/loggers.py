@@ -21,6 +21,7 @@ from torch.utils.tensorboard import SummaryWriter
 from torchrl.record.loggers import Logger, get_logger
 
 from gild_torchrl.objectives import BaseLossWrapper, MetaLookaheadLoss
+from gild_torchrl.training.config import flatten_config
 from gild_torchrl.training.run_dir import LOGGER_DIRS as BACKEND_DIRS, Progress
 
 #: Each backend's directory inside the run directory.
@@ -58,7 +59,7 @@ def make_logger(cfg: DictConfig, run_dir: Path, resume_frames: int | None = None
             _cut_csv_scalars(Path(logger.experiment.log_dir) / "scalars", resume_frames)
         return logger
     logger.log_hparams({k: v if isinstance(v, (int, float, str, bool)) else str(v)
-                        for k, v in _flatten(OmegaConf.to_container(cfg, resolve=True)).items()})
+                        for k, v in flatten_config(OmegaConf.to_container(cfg, resolve=True)).items()})
     return logger
 
 
@@ -86,15 +87,6 @@ def _cut_csv_scalars(directory: Path, frames: int) -> None:
         with path.open("w", newline="") as f:
             csv.writer(f).writerows(rows)
 
-
-def _flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def log_scalars(logger: Logger | None, values: Mapping[str, Any], step: int) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from gild_torchrl.training.config import flatten_config
 from gild_torchrl.training.run_dir import PROVENANCE_FILE, RUN_CONFIG_FILE
 
 #: Keys that say how a launch was started, not what the run is: a change of them is not recorded.
@@ -97,7 +98,7 @@ def write_run_config(run_dir: Path, cfg: DictConfig) -> dict[str, list]:
     now = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k != "hydra"}
     before = OmegaConf.to_container(read_run_config(run_dir), resolve=False) if path.is_file() else None
     if before is not None:
-        old, new = _flatten(before), _flatten(now)
+        old, new = flatten_config(before), flatten_config(now)
         changes = {k: [old.get(k), new.get(k)] for k in sorted(old.keys() | new.keys())
                    if old.get(k) != new.get(k) and k.split(".")[0] not in LAUNCH_KEYS}
         if not changes:
@@ -115,15 +116,6 @@ def read_run_config(run_dir: Path) -> DictConfig:
     """The config a run recorded (:func:`write_run_config`)."""
     return OmegaConf.load(Path(run_dir) / RUN_CONFIG_FILE)
 
-
-def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def record_launch(run_dir: Path, from_frames: int, total_frames: int, device: str = "cpu",
