@@ -10,6 +10,13 @@ median over rounds of the mean time of ``--updates`` consecutive updates.
 
     python -m benchmarks.update_step [--threads 1] [--rounds 15] [--updates 20]
     python -m benchmarks.update_step --profile +GILD --algorithms td3   # where the time goes
+    python -m benchmarks.update_step --arithmetic --algorithms td3      # matrix-product FLOPs against time
+
+``--arithmetic`` says how much of a variant's cost is the arithmetic its objective asks for: the
+floating-point operations of its matrix products (``aten::addmm``/``mm``/``bmm``/``baddbmm``, counted
+by torch.profiler) per update, against plain PyTorch's, beside the same ratio of milliseconds. Where
+the two ratios are close, what the update costs is the products the spec's pseudo-actor, lookahead
+and meta-gradient steps compute, not overhead around them.
 """
 
 from __future__ import annotations
@@ -103,6 +110,33 @@ def profile(algorithm: str, variant: str, steps, batches, updates: int) -> None:
     print(events.table(sort_by="self_cpu_time_total", row_limit=25))
 
 
+def arithmetic(algorithm: str, steps, batches, updates: int) -> None:
+    """Per variant: matrix-product GFLOP per update and milliseconds per update, each with its ratio to plain."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    figures = {}
+    for variant, step in steps.items():
+        for i in range(10):
+            step(batches[i % len(batches)])
+        with torch_profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+            for i in range(updates):
+                step(batches[i % len(batches)])
+        flops = sum(e.flops for e in prof.key_averages() if e.key in GEMM_OPS) / updates
+        start = time.perf_counter()
+        for i in range(updates):
+            step(batches[i % len(batches)])
+        figures[variant] = (flops / 1e9, (time.perf_counter() - start) / updates * 1e3)
+    plain_flops, plain_ms = figures.get("plain", (float("nan"), float("nan")))
+    print(f"| algorithm | variant | GEMM GFLOP per update | ratio to plain | ms per update | ratio to plain |")
+    print("|---|---|---|---|---|---|")
+    for variant, (gflop, ms) in figures.items():
+        print(f"| {algorithm.upper()} | {variant} | {gflop:.3f} | {gflop / plain_flops:.2f}x | {ms:.2f} | {ms / plain_ms:.2f}x |",
+              flush=True)
+
+
+GEMM_OPS = ("aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -111,6 +145,8 @@ def main() -> None:
     parser.add_argument("--algorithms", nargs="+", default=["ddpg", "td3", "sac"])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--profile", metavar="VARIANT", choices=VARIANTS, help="profile one variant instead of timing")
+    parser.add_argument("--arithmetic", action="store_true",
+                        help="matrix-product FLOPs per update against time, each as a ratio to plain")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -119,7 +155,7 @@ def main() -> None:
     batches = [make_input(generator) for _ in range(8)]
     variants = [args.profile] if args.profile else args.variants
 
-    if not args.profile:
+    if not args.profile and not args.arithmetic:
         print(f"torch {torch.__version__}, {args.threads} threads, batch {BATCH}, obs {OBSERVATION_DIM}, act {ACTION_DIM}")
         print(f"median ms per update over {args.rounds} rounds of {args.updates} updates "
               f"(ratio to the project's base update; to plain PyTorch)\n")
@@ -129,6 +165,9 @@ def main() -> None:
         steps = {variant: make_variant(algorithm, variant) for variant in variants}
         if args.profile:
             profile(algorithm, args.profile, steps, batches, args.updates)
+            continue
+        if args.arithmetic:
+            arithmetic(algorithm, steps, batches, args.updates)
             continue
         times = {variant: [] for variant in variants}
         for step in steps.values():  # warm-up
