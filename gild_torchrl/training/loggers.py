@@ -88,7 +88,6 @@ def _cut_csv_scalars(directory: Path, frames: int) -> None:
             csv.writer(f).writerows(rows)
 
 
-
 def log_scalars(logger: Logger | None, values: Mapping[str, Any], step: int) -> None:
     if logger is None:
         return

@@ -117,7 +117,6 @@ def read_run_config(run_dir: Path) -> DictConfig:
     return OmegaConf.load(Path(run_dir) / RUN_CONFIG_FILE)
 
 
-
 def record_launch(run_dir: Path, from_frames: int, total_frames: int, device: str = "cpu",
                   config: DictConfig | None = None) -> dict[str, Any]:
     """Append this launch to ``run_dir/provenance.jsonl``; returns the line written. With ``config``,
