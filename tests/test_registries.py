@@ -1,6 +1,9 @@
 """A new objective and a new base algorithm are each one registration, made here in the test file
 alone, and run through a recipe's run: the config checks, the builders, the schedule, the logging
-and the run directory read them from their tables."""
+and the run directory read them from their tables.
+
+``DDPG_SMOOTH`` below is what a new algorithm module holds (``gild_torchrl/algorithms/<name>.py``):
+its TorchRL loss builder, its options from its config section, its adapter, registered."""
 
 from __future__ import annotations
 
@@ -13,8 +16,12 @@ from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from gild_torchrl import training
+from torchrl.objectives import DDPGLoss
+
 from gild_torchrl.algorithms import ALGORITHMS, Algorithm, register_algorithm
-from gild_torchrl.modules.models import make_td3_loss
+from gild_torchrl.algorithms.ddpg import DDPGAdapter
+from gild_torchrl.algorithms.td3 import make_td3_loss
+from gild_torchrl.modules import make_action_spec, make_deterministic_actor, make_qvalue
 from gild_torchrl.objectives import OBJECTIVES, BaseLossWrapper, Objective, register_objective
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +69,38 @@ def toy_algorithm():
     del ALGORITHMS["td3_delay3"]
 
 
+# -- a DDPG-like algorithm, declared as its own module would declare it --------------------------
+class SmoothDDPGLoss(DDPGLoss):
+    """DDPG with a critic loss of its choosing (``ddpg_smooth.loss_function``)."""
+
+
+def make_smooth_ddpg_loss(observation_dim, action_spec, *, num_cells=(256, 256), loss_function="smooth_l1", **_):
+    return SmoothDDPGLoss(make_deterministic_actor(observation_dim, action_spec, num_cells),
+                          make_qvalue(observation_dim, action_spec.shape[-1], num_cells),
+                          loss_function=loss_function, delay_actor=True, delay_value=True)
+
+
+class SmoothDDPGAdapter(DDPGAdapter):
+    """DDPG's vocabulary, TorchRL's own code (no plain-tensor path: the base's default)."""
+
+    loss_class = SmoothDDPGLoss
+
+    @classmethod
+    def plain_tensor_path(cls, loss):
+        return None
+
+
+DDPG_SMOOTH = Algorithm("ddpg_smooth", make_smooth_ddpg_loss, adapter=SmoothDDPGAdapter,
+                        options=lambda cfg: {"loss_function": cfg.ddpg_smooth.loss_function})
+
+
+@pytest.fixture
+def ddpg_like_algorithm():
+    register_algorithm(DDPG_SMOOTH)
+    yield
+    del ALGORITHMS["ddpg_smooth"]
+
+
 def run_recipe(run_dir: Path, *overrides: str):
     """The body of recipes/td3_gild.py (``training.run``) on a config composed from the recipes' YAML."""
     with initialize_config_dir(config_dir=str(ROOT / "recipes" / "config"), version_base="1.3"):
@@ -104,3 +143,16 @@ def test_a_registered_base_algorithm_runs_through_a_recipe(tmp_path, toy_algorit
     assert not actor & critic and actor | critic == trainable  # every trainable parameter in exactly one optimiser
     assert actor == {id(p) for p in loss.base_loss.actor_network_params.values(True, True) if p.requires_grad}
     assert all(torch.isfinite(p).all() for p in loss.parameters())
+
+
+def test_a_ddpg_like_algorithm_declared_in_one_place_runs_through_a_recipe(tmp_path, ddpg_like_algorithm):
+    loss = run_recipe(tmp_path / "run", "algorithm=ddpg_smooth", "+ddpg_smooth.loss_function=l1", "loss.objective=il")
+    base = loss.base_loss
+    assert type(base) is SmoothDDPGLoss and base.loss_function == "l1"  # its options, read from its config section
+    assert type(loss.adapter) is SmoothDDPGAdapter and loss.adapter.fast is None  # its adapter, TorchRL's own code
+    assert loss.policy_delay == 1 and loss.num_updates == 200 and loss.num_guided_updates == 200
+    assert all(torch.isfinite(p).all() for p in loss.parameters())
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["algorithm"] == "ddpg_smooth"
+    # the algorithm of the same loss class without a declaration of its own keeps the nearest one (DDPG's)
+    plain = DDPGLoss(make_deterministic_actor(3, make_action_spec(2), (8,)), make_qvalue(3, 2, (8,)))
+    assert type(BaseLossWrapper(plain).adapter) is DDPGAdapter

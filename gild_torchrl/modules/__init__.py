@@ -3,12 +3,9 @@
 from gild_torchrl.modules.learned_loss import GILDNetwork, LearnedLossNetwork, MetaCriticNetwork
 from gild_torchrl.modules.models import (
     make_action_spec,
-    make_ddpg_loss,
     make_deterministic_actor,
     make_qvalue,
-    make_sac_loss,
     make_stochastic_actor,
-    make_td3_loss,
 )
 
 __all__ = [
@@ -16,10 +13,7 @@ __all__ = [
     "LearnedLossNetwork",
     "MetaCriticNetwork",
     "make_action_spec",
-    "make_ddpg_loss",
     "make_deterministic_actor",
     "make_qvalue",
-    "make_sac_loss",
     "make_stochastic_actor",
-    "make_td3_loss",
 ]

@@ -1,4 +1,4 @@
-"""The paper's networks built from TorchRL parts, and the base losses over them.
+"""The paper's networks built from TorchRL parts (the base losses over them: :mod:`gild_torchrl.algorithms`).
 
 256-256 ReLU actor and critics (spec, "Default hyperparameters"); a Tanh-squashed
 deterministic actor for DDPG and TD3, a TanhNormal actor for SAC, twin Q critics for TD3
@@ -14,7 +14,7 @@ from tensordict.nn import NormalParamExtractor, TensorDictModule, TensorDictSequ
 from torch import nn
 from torchrl.data import Bounded
 from torchrl.modules import MLP, ProbabilisticActor, TanhModule, TanhNormal, ValueOperator
-from torchrl.objectives import DDPGLoss, SACLoss, TD3Loss
+
 
 def make_action_spec(action_dim: int, low: float = -1.0, high: float = 1.0) -> Bounded:
     return Bounded(low=low, high=high, shape=(action_dim,), dtype=torch.float32)
@@ -53,50 +53,3 @@ def make_qvalue(observation_dim: int, action_dim: int, num_cells: Sequence[int] 
     """Q(s, a): an MLP on the concatenated state and action (TorchRL's MLP concatenates its inputs)."""
     mlp = MLP(observation_dim + action_dim, 1, num_cells=list(num_cells), activation_class=nn.ReLU)
     return ValueOperator(mlp, in_keys=["observation", "action"])
-
-
-def make_td3_loss(observation_dim: int, action_spec: Bounded, *, num_cells: Sequence[int] = (256, 256),
-                  policy_noise: float = 0.2, noise_clip: float = 0.5, deactivate_vmap: bool = False, **_: object) -> TD3Loss:
-    """TorchRL's TD3Loss: twin critics, target policy smoothing (noise 0.2 clipped at 0.5)."""
-    return TD3Loss(
-        make_deterministic_actor(observation_dim, action_spec, num_cells),
-        make_qvalue(observation_dim, action_spec.shape[-1], num_cells),
-        action_spec=action_spec,
-        num_qvalue_nets=2,
-        policy_noise=policy_noise,
-        noise_clip=noise_clip,
-        loss_function="l2",
-        deactivate_vmap=deactivate_vmap,
-    )
-
-
-def make_ddpg_loss(observation_dim: int, action_spec: Bounded, *, num_cells: Sequence[int] = (256, 256),
-                   **_: object) -> DDPGLoss:
-    """TorchRL's DDPGLoss: one critic, target actor and critic."""
-    return DDPGLoss(
-        make_deterministic_actor(observation_dim, action_spec, num_cells),
-        make_qvalue(observation_dim, action_spec.shape[-1], num_cells),
-        loss_function="l2",
-        delay_actor=True,
-        delay_value=True,
-    )
-
-
-def make_sac_loss(observation_dim: int, action_spec: Bounded, *, num_cells: Sequence[int] = (256, 256),
-                  alpha_init: float = 0.2, fixed_alpha: bool = True, deactivate_vmap: bool = False,
-                  **_: object) -> SACLoss:
-    """TorchRL's SACLoss (v2: twin Q critics, no V network), temperature fixed or tuned."""
-    loss = SACLoss(
-        make_stochastic_actor(observation_dim, action_spec, num_cells),
-        make_qvalue(observation_dim, action_spec.shape[-1], num_cells),
-        num_qvalue_nets=2,
-        loss_function="l2",
-        alpha_init=alpha_init,
-        fixed_alpha=fixed_alpha,
-        action_spec=action_spec,
-        deactivate_vmap=deactivate_vmap,
-    )
-    # SACLoss registers this buffer on first use: make it now, so that the state_dicts of a
-    # fresh and a trained loss have the same keys (checkpoints, resume)
-    loss.target_entropy  # noqa: B018
-    return loss

@@ -11,8 +11,8 @@ from tensordict import TensorDict, TensorDictBase
 from tensordict.utils import NestedKey
 from torchrl.objectives import LossModule
 
+from gild_torchrl.algorithms import make_adapter
 from gild_torchrl.modules.behaviour_policy import tanh_normal_kl
-from gild_torchrl.objectives.adapters import make_adapter
 from gild_torchrl.objectives.batch_checks import MissingBatchError, check_replay, checked_side_batch
 from gild_torchrl.objectives.behaviour_cloning import behaviour_cloning_loss, demonstration_metrics
 
@@ -114,7 +114,7 @@ class BaseLossWrapper(LossModule):
         seed: int | None = None,
     ) -> None:
         super().__init__()
-        self.adapter = make_adapter(base_loss, fast_path)  # refuses anything but TorchRL's DDPG, TD3 and SAC losses
+        self.adapter = make_adapter(base_loss, fast_path)  # refuses a loss no registered algorithm declares an adapter for
         self.base_loss = base_loss
         # One registry of "has a target updater": SoftUpdate(wrapper) then marks the base loss's.
         self._has_update_associated = base_loss._has_update_associated

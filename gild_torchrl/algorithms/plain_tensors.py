@@ -1,4 +1,6 @@
-"""TorchRL's TD3Loss, DDPGLoss and SACLoss evaluated on plain tensors: the same numbers, less overhead.
+"""The machinery of the base algorithms' plain-tensor paths: TorchRL's losses evaluated on plain
+tensors, the same numbers with less overhead. Each algorithm module holds its own loss's form
+(``FastTD3`` in :mod:`gild_torchrl.algorithms.td3`, ...); this module holds what they share.
 
 Why this exists: TorchRL's losses run every network call through TensorDicts, functorch's vmap
 over the twin critics and parameter swaps (``to_module``). On a CPU with the paper's 256x256
@@ -17,7 +19,7 @@ reductions through the loss's own ``_reduce_loss``, the random draws in the same
 the same output keys and metadata, the same priority written into the input. The tests compare
 outputs and gradients with TorchRL's methods, and whole updates with a plain-PyTorch reference.
 
-Anything this does not cover makes :func:`make_fast_path` return ``None`` and the adapters call
+Anything this does not cover makes :func:`plain_tensor_path` return ``None`` and the adapters call
 TorchRL's own methods: networks made of other modules, non-trivial SAC action bounds, SAC v1,
 ``skip_done_states``, value estimators other than TD(0) or with averaged rewards, and (per call)
 prioritized-replay weights, loss masks or ``steps_to_next_obs`` in the batch.
@@ -30,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from tensordict import TensorDict, TensorDictBase
+from tensordict import TensorDictBase
 from tensordict.nn import (
     ProbabilisticTensorDictModule,
     TensorDictModule,
@@ -41,8 +43,7 @@ from tensordict.utils import NestedKey
 from torch import nn
 from torchrl.modules import MLP, TanhModule, TanhNormal
 from torchrl.modules.distributions.utils import safetanh_noeps
-from torchrl.objectives import DDPGLoss, LossModule, SACLoss, TD3Loss
-from torchrl.objectives.utils import distance_loss
+from torchrl.objectives import LossModule
 from torchrl.objectives.value import TD0Estimator
 from torchrl.objectives.value.functional import td0_return_estimate
 
@@ -258,141 +259,16 @@ class FastLoss:
         return self.loss._reduce_loss(value, tensordict=tensordict)
 
 
-class FastTD3(FastLoss):
-    """TD3Loss.actor_loss, value_loss and forward."""
-
-    def actor_loss(self, tensordict: TensorDictBase, actor_params: TensorDictBase | None = None, metadata: bool = True):
-        """``metadata=False``: the loss alone (the lookahead's values), without the other critics' values."""
-        loss = self.loss
-        values = self._with_actor(loss.actor_network_params if actor_params is None else actor_params, tensordict)
-        detached = loss._cached_detach_qvalue_network_params
-        key = self.tk.state_action_value
-        q1 = self.critic(detached, dict(values), 0)[key].squeeze(-1)
-        if not metadata:
-            return self._reduce(-q1, tensordict), {}
-        with torch.no_grad():  # TorchRL evaluates every critic here but trains on the first alone
-            others = [self.critic(detached, dict(values), i)[key].squeeze(-1) for i in range(1, loss.num_qvalue_nets)]
-        return self._reduce(-q1, tensordict), {"state_action_value_actor": torch.stack([q1.detach(), *others])}
-
-    def value_loss(self, tensordict: TensorDictBase):
-        loss = self.loss
-        act = tensordict.get(self.tk.action)
-        noise = (torch.randn_like(act) * loss.policy_noise).clamp(-loss.noise_clip, loss.noise_clip)
-        with torch.no_grad():
-            nxt = self._with_actor(loss.target_actor_network_params, tensordict, nested=True)
-            nxt[self.tk.action] = (nxt[self.tk.action] + noise).clamp(loss.min_action, loss.max_action)
-            next_target_qvalue = self._q(loss.target_qvalue_network_params, nxt, loss.num_qvalue_nets).min(0)[0]
-        current = self._q(loss.qvalue_network_params, self._inputs(tensordict, self.critic.in_keys), loss.num_qvalue_nets)
-        target_value = self._td0(tensordict, next_target_qvalue.unsqueeze(-1)).squeeze(-1)
-        td_error = (current - target_value).pow(2)
-        loss_qval = distance_loss(current, target_value.expand_as(current), loss_function=loss.loss_function).sum(0)
-        metadata = {"td_error": td_error, "next_state_value": next_target_qvalue.detach(),
-                    "pred_value": current.detach(), "target_value": target_value.detach()}
-        return self._reduce(loss_qval, tensordict), metadata
-
-    def critic_losses(self, tensordict: TensorDictBase) -> TensorDict:
-        loss_qvalue, metadata = self.value_loss(tensordict)
-        tensordict.set(self.tk.priority, metadata.pop("td_error").detach().max(0)[0])
-        return TensorDict(loss_qvalue=loss_qvalue, **metadata)
-
-    def forward(self, tensordict: TensorDictBase) -> TensorDict:
-        loss_actor, metadata_actor = self.actor_loss(tensordict)
-        loss_qval, metadata_value = self.value_loss(tensordict)
-        tensordict.set(self.tk.priority, metadata_value.pop("td_error").detach().max(0)[0])
-        return TensorDict(loss_actor=loss_actor, loss_qvalue=loss_qval, **metadata_actor, **metadata_value)
-
-
-class FastDDPG(FastLoss):
-    """DDPGLoss.loss_actor, loss_value and forward."""
-
-    def actor_loss(self, tensordict: TensorDictBase, actor_params: TensorDictBase | None = None, metadata: bool = True):
-        loss = self.loss
-        values = self._with_actor(loss.actor_network_params if actor_params is None else actor_params, tensordict)
-        q = self.critic(loss._cached_detached_value_params, values)[self.tk.state_action_value].squeeze(-1)
-        return self._reduce(-q, tensordict), {}
-
-    def value_loss(self, tensordict: TensorDictBase):
-        loss = self.loss
-        pred = self.critic(loss.value_network_params, self._inputs(tensordict, self.critic.in_keys))
-        pred_val = pred[self.tk.state_action_value].squeeze(-1)
-        with torch.no_grad():
-            nxt = self._with_actor(loss.target_actor_network_params, tensordict, nested=True)
-            next_value = self.critic(loss.target_value_network_params, nxt)[self.tk.state_action_value]
-        target_value = self._td0(tensordict, next_value).squeeze(-1)
-        loss_value = distance_loss(pred_val, target_value, loss_function=loss.loss_function)
-        td_error = (pred_val - target_value).pow(2).detach()
-        tensordict.set(self.tk.priority, td_error, inplace=True)
-        with torch.no_grad():
-            metadata = {"td_error": td_error, "pred_value": pred_val, "target_value": target_value,
-                        "target_value_max": target_value.max(), "pred_value_max": pred_val.max()}
-        return self._reduce(loss_value, tensordict), metadata
-
-    def critic_losses(self, tensordict: TensorDictBase) -> TensorDict:
-        loss_value, metadata = self.value_loss(tensordict)
-        return TensorDict(loss_value=loss_value, **metadata)
-
-    def forward(self, tensordict: TensorDictBase) -> TensorDict:
-        loss_value, metadata = self.value_loss(tensordict)
-        loss_actor, _ = self.actor_loss(tensordict)
-        return TensorDict({"loss_actor": loss_actor, "loss_value": loss_value, **metadata}, batch_size=[])
-
-
-class FastSAC(FastLoss):
-    """SACLoss (version 2): actor_loss, qvalue_v2_loss, the temperature loss and forward."""
-
-    def actor_loss(self, tensordict: TensorDictBase, actor_params: TensorDictBase | None = None, metadata: bool = True):
-        loss = self.loss
-        values = self._with_actor(loss.actor_network_params if actor_params is None else actor_params, tensordict)
-        log_prob = values.pop("log_prob")
-        min_q = self._q(loss._cached_detached_qvalue_params, values, loss.num_qvalue_nets).min(0)[0]
-        loss_actor = loss._alpha * log_prob - min_q
-        return self._reduce(loss_actor, tensordict), {"log_prob": log_prob.detach()}
-
-    def value_loss(self, tensordict: TensorDictBase):
-        loss = self.loss
-        with torch.no_grad():
-            nxt = self._with_actor(loss.actor_network_params, tensordict, nested=True)
-            next_log_prob = nxt.pop("log_prob").unsqueeze(-1)
-            q = self._q(loss.target_qvalue_network_params, nxt, loss.num_qvalue_nets).unsqueeze(-1)
-            next_state_value = (q - loss._alpha * next_log_prob).min(0)[0]
-            target_value = self._td0(tensordict, next_state_value).squeeze(-1)
-        pred_val = self._q(loss.qvalue_network_params, self._inputs(tensordict, self.critic.in_keys), loss.num_qvalue_nets)
-        td_error = abs(pred_val - target_value)
-        loss_qval = distance_loss(pred_val, target_value.expand_as(pred_val), loss_function=loss.loss_function).sum(0)
-        return self._reduce(loss_qval, tensordict), {"td_error": td_error.detach().max(0)[0]}
-
-    def critic_losses(self, tensordict: TensorDictBase) -> TensorDict:
-        loss_qvalue, metadata = self.value_loss(tensordict)
-        tensordict.set(self.tk.priority, metadata["td_error"])
-        return TensorDict(loss_qvalue=loss_qvalue)
-
-    def forward(self, tensordict: TensorDictBase) -> TensorDict:
-        loss = self.loss
-        loss_qvalue, value_metadata = self.value_loss(tensordict)
-        loss_actor, metadata_actor = self.actor_loss(tensordict)
-        loss_alpha = self._reduce(loss._alpha_loss(log_prob=metadata_actor["log_prob"]), tensordict)
-        tensordict.set(self.tk.priority, value_metadata["td_error"])
-        entropy = -metadata_actor["log_prob"]
-        return TensorDict({"loss_actor": loss_actor, "loss_qvalue": loss_qvalue, "loss_alpha": loss_alpha,
-                           "alpha": loss._alpha, "entropy": entropy.detach().mean()}, batch_size=[])
-
-
-def make_fast_path(loss: LossModule) -> FastLoss | None:
-    """The plain-tensor form of ``loss``, or ``None`` where it does not apply (TorchRL's own code then runs)."""
+def plain_tensor_path(loss: LossModule, form: type[FastLoss], critic: TensorDictModuleBase,
+                      critic_params: TensorDictBase) -> FastLoss | None:
+    """``form`` (an algorithm's plain-tensor loss) over ``loss``'s actor and ``critic``, or ``None``
+    where it does not apply (TorchRL's own code then runs): another reduction or value estimator,
+    or networks made of modules :class:`TensorProgram` does not know."""
     if getattr(loss, "reduction", "mean") not in ("mean", "sum") or type(loss.value_estimator) is not TD0Estimator:
         return None
     if getattr(loss.value_estimator, "average_rewards", False):
         return None
     try:
-        actor = TensorProgram(loss.actor_network, loss.actor_network_params)
-        if isinstance(loss, TD3Loss) and type(loss).forward is TD3Loss.forward:
-            return FastTD3(loss, actor, TensorProgram(loss.qvalue_network, loss.qvalue_network_params))
-        if isinstance(loss, DDPGLoss) and type(loss).forward is DDPGLoss.forward:
-            return FastDDPG(loss, actor, TensorProgram(loss.value_network, loss.value_network_params))
-        if (isinstance(loss, SACLoss) and type(loss).forward is SACLoss.forward and loss._version == 2
-                and not loss.skip_done_states):
-            return FastSAC(loss, actor, TensorProgram(loss.qvalue_network, loss.qvalue_network_params))
+        return form(loss, TensorProgram(loss.actor_network, loss.actor_network_params), TensorProgram(critic, critic_params))
     except TypeError:
         return None
-    return None
-
