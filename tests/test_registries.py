@@ -22,7 +22,7 @@ from gild_torchrl.algorithms import ALGORITHMS, Algorithm, register_algorithm
 from gild_torchrl.algorithms.ddpg import DDPGAdapter
 from gild_torchrl.algorithms.td3 import make_td3_loss
 from gild_torchrl.modules import make_action_spec, make_deterministic_actor, make_qvalue
-from gild_torchrl.objectives import OBJECTIVES, BaseLossWrapper, Objective, register_objective
+from gild_torchrl.objectives import OBJECTIVES, BaseLossWrapper, NextBatches, Objective, register_objective
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["env.name=PointNav", "collector.total_frames=400", "collector.init_random_frames=200",
@@ -31,33 +31,61 @@ TINY = ["env.name=PointNav", "collector.total_frames=400", "collector.init_rando
 
 
 class ActionNormLoss(BaseLossWrapper):
-    """A toy guide: the actor's loss plus ``coeff`` times the squared norm of its actions."""
+    """A toy guide: the actor's loss plus ``coeff * softplus(scale)`` times the squared norm of its
+    actions on validation states, ``scale`` learned by an optimiser of its own. It uses every hook of
+    :class:`~gild_torchrl.objectives.ObjectiveHooks`, so the run's side of an objective reads here."""
 
     has_guide = True
 
     def __init__(self, base_loss, *, coeff: float, **schedule) -> None:
         super().__init__(base_loss, **schedule)
         self.coeff = coeff
-        self.prepared = False
+        self.scale = torch.nn.Parameter(torch.zeros(()))
+        self.prepared_with = "not prepared"
+        self.rewards_seen = 0
+        self.validation_batches = 0
+
+    def batches_for_next_update(self) -> NextBatches:  # validation states on every guided actor update
+        return NextBatches(validation=self.guiding and self.next_update_trains_actor)
+
+    def prepare(self, demonstrations) -> None:
+        self.prepared_with = demonstrations  # it reads no demonstrations, so the run gives it none
+
+    def diagnostics_at_start(self):
+        return {"action_norm_prepared": 1.0}
+
+    def on_first_reward(self) -> None:
+        self.rewards_seen += 1
+
+    def extra_parameter_groups(self):
+        return {"toy_scale": [self.scale]}
+
+    @property
+    def diagnostics_per_update(self) -> bool:
+        return True
+
+    def update_diagnostics_due(self, out) -> bool:  # every 10th update, when it was a guided one
+        return "action_norm" in out.keys() and (self.num_updates - 1) % 10 == 0
+
+    def schedule_diagnostics(self):
+        return {**super().schedule_diagnostics(), "action_norm_scale": float(self.scale.detach())}
 
     def _guided_update(self, tensordict):
         out = self._base_forward(tensordict, self.adapter.forward)
-        action, _ = self.adapter.policy(self._replay_batch(tensordict), self.adapter.actor_params)
+        validation = tensordict.get(self.tensor_keys.validation)
+        self.validation_batches += 1
+        action, _ = self.adapter.policy(validation, self.adapter.actor_params)
         penalty = action.pow(2).sum(-1).mean()
-        out["loss_actor"] = out["loss_actor"] + self.coeff * penalty
+        out["loss_actor"] = out["loss_actor"] + self.coeff * torch.nn.functional.softplus(self.scale) * penalty
         out["action_norm"] = penalty.detach()
         return out
-
-
-def prepare(loss, demos, options) -> None:
-    loss.prepared = demos is None  # it reads no demonstrations, so the run gives it none
 
 
 @pytest.fixture
 def toy_objective():
     register_objective(Objective("action_norm", ActionNormLoss,
                                  lambda i: ActionNormLoss(i.base_loss, coeff=i.options.get("coeff", 0.1), **i.schedule),
-                                 default_warm_start=30, prepare=prepare))
+                                 default_warm_start=30))
     yield
     del OBJECTIVES["action_norm"]
 
@@ -112,12 +140,20 @@ def run_recipe(run_dir: Path, *overrides: str):
 
 def test_a_registered_objective_runs_through_a_recipe(tmp_path, toy_objective):
     loss = run_recipe(tmp_path / "run", "loss.objective=action_norm", "+loss.coeff=0.5")
-    assert isinstance(loss, ActionNormLoss) and loss.coeff == 0.5 and loss.prepared
+    assert isinstance(loss, ActionNormLoss) and loss.coeff == 0.5 and loss.prepared_with is None
     # its default warm start (30 actor updates of TD3's 100 = 200 updates / policy delay 2), then plain RL
     assert loss.warm_start_updates == 30 and loss.num_guided_updates == 30 and loss.num_updates == 200
+    assert loss.validation_batches == 30  # the run sampled the batches it declared, on its guided updates alone
+    assert float(loss.scale) != 0.0  # its extra parameter group got an optimiser that stepped it
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert loss.rewards_seen == (result["first_reward_frame"] is not None)  # told once, at the first reward
     events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
     events.Reload()
-    assert {"gild/action_norm", "train/loss_actor", "gild/guided_updates"} <= set(events.Tags()["scalars"])
+    assert {"gild/action_norm", "train/loss_actor", "gild/guided_updates", "gild/action_norm_scale",
+            "gild/action_norm_prepared"} <= set(events.Tags()["scalars"])
+    assert [e.step for e in events.Scalars("gild/action_norm_prepared")] == [0]
+    # per update: guided updates 0, 2, ..., 58 whose count is due (0, 10, ..., 50), each at its own frame
+    assert len(events.Scalars("gild/action_norm")) == 6
     assert json.loads((tmp_path / "run" / "run.json").read_text())["objective"] == "action_norm"
     with pytest.raises(SystemExit):  # another name is still refused, now listing the new one
         run_recipe(tmp_path / "bad", "loss.objective=unknown")

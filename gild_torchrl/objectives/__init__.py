@@ -4,6 +4,7 @@ from gild_torchrl.objectives.batch_checks import BatchError
 from gild_torchrl.objectives.common import BaseLossWrapper, make_batch, resolve_warm_start
 from gild_torchrl.objectives.gild import GILDLoss
 from gild_torchrl.objectives.il import ILLoss
+from gild_torchrl.objectives.interface import NextBatches, ObjectiveHooks
 from gild_torchrl.objectives.lookahead import MetaLookaheadLoss
 from gild_torchrl.objectives.meta_critic import MetaCriticLoss
 from gild_torchrl.objectives.registry import OBJECTIVES, Objective, ObjectiveInputs, get_objective, register_objective
@@ -17,8 +18,10 @@ __all__ = [
     "ILLoss",
     "MetaCriticLoss",
     "MetaLookaheadLoss",
+    "NextBatches",
     "OBJECTIVES",
     "Objective",
+    "ObjectiveHooks",
     "ObjectiveInputs",
     "get_objective",
     "register_objective",

@@ -15,6 +15,7 @@ from gild_torchrl.algorithms import make_adapter
 from gild_torchrl.modules.behaviour_policy import tanh_normal_kl
 from gild_torchrl.objectives.batch_checks import MissingBatchError, check_replay, checked_side_batch
 from gild_torchrl.objectives.behaviour_cloning import behaviour_cloning_loss, demonstration_metrics
+from gild_torchrl.objectives.interface import NextBatches, ObjectiveHooks
 
 #: Where a drop-in loss draws missing validation states from (see :class:`BaseLossWrapper`).
 VALIDATION_SOURCES = ("replay_buffer", "batch", "demo")
@@ -43,7 +44,7 @@ def resolve_warm_start(warm_start: int | float | None, total_updates: int | None
     return max(1, round(warm_start * total_updates / policy_delay))
 
 
-class BaseLossWrapper(LossModule):
+class BaseLossWrapper(LossModule, ObjectiveHooks):
     """A TorchRL ``TD3Loss``, ``DDPGLoss`` or ``SACLoss`` with the update schedule the objectives share.
 
     On its own it is plain RL: each call is one update; on actor updates (every
@@ -157,6 +158,16 @@ class BaseLossWrapper(LossModule):
     @property
     def next_update_trains_actor(self) -> bool:
         return self.num_updates % self.policy_delay == 0
+
+    # -- what the run asks (objectives.interface) -------------------------------------------
+    def batches_for_next_update(self) -> NextBatches:
+        """A guided actor update reads what the objective declares (``uses_demonstrations``, ``uses_validation``)."""
+        guided = self.guiding and self.next_update_trains_actor
+        return NextBatches(demo=guided and self.uses_demonstrations, validation=guided and self.uses_validation)
+
+    def schedule_diagnostics(self) -> dict[str, float]:
+        """Whether the objective still guides the actor, and how many actor updates it has guided."""
+        return {"guiding": float(self.guiding), "guided_updates": self.num_guided_updates}
 
     def get_extra_state(self) -> dict[str, Any]:
         state = {"num_updates": self.num_updates, "num_guided_updates": self.num_guided_updates,

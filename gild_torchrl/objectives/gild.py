@@ -60,6 +60,7 @@ class GILDLoss(MetaLookaheadLoss):
             :meth:`fit_to_behaviour_cloning` with the whole demonstration set; otherwise the first
             demo batch is used). Until the critic has seen a reward the meta-gradient carries no
             signal, and a random f_omega guides the actor nowhere (see the spec).
+        bc_fit_steps: Adam steps of that fit when the run prepares the loss (:meth:`prepare`).
         bc_action_margin: how far inside the action bounds demonstrated actions are clamped for
             a stochastic actor's log-likelihood, as a fraction of the half-range.
         **kwargs: ``lookahead_lr``, ``meta_objective``, ``meta_start``, ``diagnostics_interval``,
@@ -87,6 +88,7 @@ class GILDLoss(MetaLookaheadLoss):
         observation_dim: int | None = None,
         action_dim: int | None = None,
         init: Literal["random", "bc"] = "random",
+        bc_fit_steps: int = 2000,
         bc_action_margin: float = 1e-3,
         **kwargs: Any,
     ) -> None:
@@ -98,12 +100,23 @@ class GILDLoss(MetaLookaheadLoss):
             raise ValueError(f"init={init!r}; expected one of {GILD_INITS}.")
         super().__init__(base_loss, gild_network, **kwargs)
         self.init = init
+        self.bc_fit_steps = int(bc_fit_steps)
         self.bc_action_margin = bc_action_margin
         self.bc_fitted = False
         self.bc_fit_metrics: dict[str, float] = {}
 
     def get_extra_state(self) -> dict[str, Any]:
         return {**super().get_extra_state(), "bc_fitted": self.bc_fitted}
+
+    # -- what the run asks (objectives.interface) -------------------------------------------
+    def prepare(self, demonstrations) -> None:
+        """``init="bc"``: fit f_omega to behaviour cloning on the run's demonstrations (``bc_fit_steps``)."""
+        if self.init == "bc":
+            self.fit_to_behaviour_cloning(demonstrations.data, steps=self.bc_fit_steps)
+
+    def diagnostics_at_start(self) -> dict[str, float]:
+        """The BC fit's quality (empty without one)."""
+        return dict(self.bc_fit_metrics)
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         super().set_extra_state(state)

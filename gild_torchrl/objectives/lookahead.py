@@ -125,6 +125,24 @@ class MetaLookaheadLoss(BaseLossWrapper):
         """Let meta steps begin (``meta_start="first_reward"``): call once a rewarded transition is stored."""
         self.meta_started = True
 
+    # -- what the run asks (objectives.interface) -------------------------------------------
+    def on_first_reward(self) -> None:
+        self.start_meta_learning()
+
+    def extra_parameter_groups(self) -> dict[str, list[torch.nn.Parameter]]:
+        """The learned loss network, under ``meta``."""
+        return {"meta": list(self.network_params.values(True, True))}
+
+    @property
+    def diagnostics_per_update(self) -> bool:
+        """Every ``diagnostics_interval``-th update's, at its frame: a warm start shorter than a
+        collection batch still draws a curve."""
+        return self.diagnostics_interval > 0
+
+    def update_diagnostics_due(self, out: TensorDictBase) -> bool:
+        """A guided update (its output holds ``meta_step``) on which the costlier diagnostics ran."""
+        return self.diagnostics_interval > 0 and "meta_step" in out.keys() and self.diagnostics_due
+
     @property
     def counts_toward_warm_start(self) -> bool:
         return self.meta_started

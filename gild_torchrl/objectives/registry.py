@@ -1,5 +1,6 @@
 """The objectives by name, each declared once: its loss class, how the run builds it from the
-``loss:`` config section, its default warm start and what it needs before training.
+``loss:`` config section and its default warm start. What the run asks of a built one (batches,
+preparation, optimisers, diagnostics) is its loss class's side of :mod:`~gild_torchrl.objectives.interface`.
 
 Whether an objective reads demonstrations or validation states, and whether it meta-learns, is
 read from its loss class (``uses_demonstrations``, ``uses_validation``, a
@@ -47,8 +48,6 @@ class Objective:
     make: Callable[[ObjectiveInputs], BaseLossWrapper]
     #: ``loss.warm_start=auto``: actor updates (int), a fraction of the run (float) or None (the whole run).
     default_warm_start: int | float | None = None
-    #: ``(loss, demonstrations, options) -> None``: run once before the first update (GILD's BC fit).
-    prepare: Callable[[BaseLossWrapper, Any, Mapping[str, Any]], None] | None = None
 
     @property
     def uses_demonstrations(self) -> bool:
@@ -76,16 +75,11 @@ def _meta_options(inputs: ObjectiveInputs) -> dict[str, Any]:
             "diagnostics_interval": o["diagnostics_interval"], **inputs.schedule}
 
 
-def _fit_gild_to_bc(loss: GILDLoss, demos, options: Mapping[str, Any]) -> None:
-    if options.get("gild_init") == "bc":
-        loss.fit_to_behaviour_cloning(demos.data, steps=int(options["bc_fit_steps"]))
-
-
 register_objective(Objective(
     "gild", GILDLoss,
-    lambda i: GILDLoss(i.base_loss, init=i.options["gild_init"], **_meta_options(i)),
+    lambda i: GILDLoss(i.base_loss, init=i.options["gild_init"], bc_fit_steps=i.options["bc_fit_steps"],
+                       **_meta_options(i)),
     default_warm_start=0.01,  # the paper: GILD for 1% of training, plain RL afterwards
-    prepare=_fit_gild_to_bc,
 ))
 register_objective(Objective(
     "il", ILLoss,

@@ -91,11 +91,9 @@ class GILDOptimizationStepper(OptimizationStepper):
     def make_optimizers(self, loss: BaseLossWrapper) -> dict[str, torch.optim.Optimizer]:
         """The recipe's optimisers (:func:`gild_torchrl.training.build.make_optimizers`) from this stepper's options."""
         optimizers = {name: make_adam(params, lr=self.lr) for name, params in actor_and_critic_groups(loss.base_loss).items()}
-        network = getattr(loss, "network_params", None)
-        if network is not None:
-            optimizers["meta"] = make_meta_optimizer(network.values(True, True), lr=self.meta_lr,
-                                                     weight_decay=self.meta_weight_decay,
-                                                     decay=self.meta_weight_decay_kind)
+        for name, params in loss.extra_parameter_groups().items():
+            optimizers[name] = make_meta_optimizer(params, lr=self.meta_lr, weight_decay=self.meta_weight_decay,
+                                                   decay=self.meta_weight_decay_kind)
         return optimizers
 
     def step(self, trainer, sub_batch: TensorDictBase) -> TensorDictBase:

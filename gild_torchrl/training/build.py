@@ -201,8 +201,7 @@ def make_loss_module(cfg: DictConfig, env: EnvBase, demos: Demonstrations | None
                 "policy_delay": policy_delay(cfg)}
     options = OmegaConf.to_container(cfg.loss, resolve=True)
     loss = objective.make(ObjectiveInputs(base, obs_dim, action_spec.shape[-1], schedule, options))
-    if objective.prepare is not None:
-        objective.prepare(loss, demos, options)
+    loss.prepare(demos)
     return loss
 
 
@@ -235,16 +234,11 @@ def make_exploration_policy(cfg: DictConfig, loss_module: BaseLossWrapper, env: 
 
 def make_optimizers(cfg: DictConfig, loss_module: BaseLossWrapper) -> dict[str, torch.optim.Optimizer]:
     """Adam (3e-4) for each of the algorithm's parameter groups (actor, critic, SAC's tuned temperature),
-    and the meta network's (GILD or Meta-Critic): the paper's Adam(1e-4) with a coupled weight decay
-    of 1e-4 by default (``optim.meta_weight_decay_kind``: coupled | decoupled | none)."""
+    and one for each parameter group the objective adds (GILD's and Meta-Critic's meta network: "meta"):
+    the paper's Adam(1e-4) with a coupled weight decay of 1e-4 by default (``optim.meta_weight_decay_kind``: coupled | decoupled | none)."""
     groups = get_algorithm(cfg.algorithm).parameter_groups(loss_module.base_loss)
     optimizers = {name: make_adam(params, lr=cfg.optim.lr) for name, params in groups.items()}
-    network = getattr(loss_module, "network_params", None)
-    if network is not None:
-        optimizers["meta"] = make_meta_optimizer(
-            network.values(True, True),
-            lr=cfg.optim.meta_lr,
-            weight_decay=cfg.optim.meta_weight_decay,
-            decay=cfg.optim.meta_weight_decay_kind,
-        )
+    for name, params in loss_module.extra_parameter_groups().items():
+        optimizers[name] = make_meta_optimizer(params, lr=cfg.optim.meta_lr, weight_decay=cfg.optim.meta_weight_decay,
+                                               decay=cfg.optim.meta_weight_decay_kind)
     return optimizers

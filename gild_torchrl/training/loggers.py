@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 from torchrl.record.loggers import Logger, get_logger
 
-from gild_torchrl.objectives import BaseLossWrapper, MetaLookaheadLoss
+from gild_torchrl.objectives import BaseLossWrapper
 from gild_torchrl.training.config import flatten_config
 from gild_torchrl.training.run_dir import LOGGER_DIRS as BACKEND_DIRS, Progress
 
@@ -112,13 +112,6 @@ def split_outputs(out: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict
     return train, diagnostics
 
 
-def logs_diagnostics_per_update(loss_module: BaseLossWrapper) -> bool:
-    """GILD's and Meta-Critic's diagnostics are logged at every ``diagnostics_interval``-th update
-    (with the frame that update belongs to), so that a warm start shorter than a collection
-    batch still draws a curve; other objectives' diagnostics once per batch."""
-    return isinstance(loss_module, MetaLookaheadLoss) and loss_module.diagnostics_interval > 0
-
-
 def episode_scalars(data) -> dict[str, torch.Tensor]:
     """Sparse and dense returns and lengths of the training episodes that ended in this batch."""
     done = data.get(("next", "done")).reshape(-1)
@@ -137,10 +130,9 @@ def log_training(logger: Logger | None, data, out: Mapping[str, Any], loss_modul
     values: dict[str, Any] = episode_scalars(data)
     train, diagnostics = split_outputs(out)
     values.update(train)
-    if not logs_diagnostics_per_update(loss_module):  # else logged at their own updates
+    if not loss_module.diagnostics_per_update:  # else logged at their own updates
         values.update(diagnostics)
-    values["gild/guiding"] = float(loss_module.guiding)
-    values["gild/guided_updates"] = loss_module.num_guided_updates
+    values.update({f"gild/{name}": value for name, value in loss_module.schedule_diagnostics().items()})
     values["gild/rewarded_transitions"] = progress.rewarded
     if progress.first_reward_frame is not None:
         values["gild/frames_to_first_reward"] = progress.first_reward_frame

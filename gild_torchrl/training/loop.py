@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from gild_torchrl.algorithms import get_algorithm
 from gild_torchrl.data import DemonstrationError, Demonstrations
-from gild_torchrl.objectives import BaseLossWrapper, MetaLookaheadLoss, get_objective
+from gild_torchrl.objectives import BaseLossWrapper, get_objective
 from gild_torchrl.training import checkpoint as checkpoints
 from gild_torchrl.training import run_guard
 from gild_torchrl.training.build import (make_behaviour_policy, make_collector, make_demonstrations, make_divergence_batch, make_environment,
@@ -37,7 +37,7 @@ from gild_torchrl.training.build import (make_behaviour_policy, make_collector, 
                                          make_reference_demonstrations, make_replay_buffer, make_target_updater)
 from gild_torchrl.training.config import ConfigError, check_config, command_line_keys
 from gild_torchrl.training.evaluate import evaluate
-from gild_torchrl.training.loggers import close_logger, flush_logger, log_scalars, log_training, logs_diagnostics_per_update, make_logger, split_outputs
+from gild_torchrl.training.loggers import close_logger, flush_logger, log_scalars, log_training, make_logger, split_outputs
 from gild_torchrl.training.provenance import read_run_config, record_launch
 from gild_torchrl.training.run_dir import (EVAL_FILE, PROVENANCE_FILE, RESULT_FILE, RUN_CONFIG_FILE, RUN_OUTPUTS, EvaluationCSV,
                                            Progress, RunDirError, claim_run_dir, remove_outputs, write_result, write_run_info)
@@ -98,8 +98,7 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
     skipped = Counter(progress.skipped)  # updates not applied to a group because its gradient was not finite
     logger = make_logger(cfg, run_dir, resume_frames=frames if checkpoint is not None else None)
     evaluations = EvaluationCSV(run_dir / EVAL_FILE, keep_until=frames if checkpoint is not None else None)
-    if getattr(loss_module, "bc_fit_metrics", None):
-        log_scalars(logger, {f"gild/{k}": v for k, v in loss_module.bc_fit_metrics.items()}, step=0)
+    log_scalars(logger, {f"gild/{k}": v for k, v in loss_module.diagnostics_at_start().items()}, step=0)
 
     start = time.perf_counter()
     earlier_wall_time = progress.wall_time  # of the launches before a resume
@@ -110,7 +109,7 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
     bar = tqdm(total=cfg.collector.total_frames, initial=frames, desc=f"{cfg.algorithm}+{cfg.loss.objective}",
                disable=not cfg.logger.progress_bar, unit="frames", file=sys.stdout, mininterval=2.0,
                **bar_size(sys.stdout))
-    diagnostics_per_update = logs_diagnostics_per_update(loss_module)
+    rewarded_seen = False  # this launch has told the objective that a reward is stored
     stored = replay_keys(loss_module)  # a checkpoint's buffer with every entry (before 2026-12-07) still extends and samples
     tick = time.perf_counter()
     for data in collector:
@@ -119,8 +118,9 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
         data = data.reshape(-1)
         replay_buffer.extend(data.select(*stored, strict=False))
         frames = count_collected(progress, data)
-        if progress.rewarded and isinstance(loss_module, MetaLookaheadLoss) and not loss_module.meta_started:
-            loss_module.start_meta_learning()  # meta_start=first_reward waits for this
+        if progress.rewarded and not rewarded_seen:
+            loss_module.on_first_reward()  # meta_start=first_reward waits for this
+            rewarded_seen = True
         timers["sample"] += time.perf_counter() - tick
 
         out = {}  # the latest value of every loss and diagnostic this batch produced
@@ -136,7 +136,7 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
                 out.update(result.items())
                 progress.updates += 1
                 timers["update"] += time.perf_counter() - tick
-                if diagnostics_per_update and "meta_step" in result and loss_module.diagnostics_due:
+                if loss_module.diagnostics_per_update and loss_module.update_diagnostics_due(result):
                     # a guided update's diagnostics, at its frame: the batch's updates spread evenly over its frames
                     step = frames - data.numel() + math.ceil((i + 1) * data.numel() / updates_per_batch)
                     log_scalars(logger, split_outputs(result)[1], step)

@@ -24,16 +24,17 @@ def replay_keys(loss_module: BaseLossWrapper) -> list:
 
 
 def sample_batch(loss_module: BaseLossWrapper, replay_buffer, demos: Demonstrations | None, cfg: DictConfig) -> TensorDictBase:
-    """A replay batch, plus, while the objective guides the actor, a demo batch and validation states."""
+    """A replay batch, plus the demo batch and validation states the objective says its next update reads."""
     replay = replay_buffer.sample()
-    if not (loss_module.guiding and loss_module.next_update_trains_actor):
+    needs = loss_module.batches_for_next_update()
+    if not needs.any:
         return replay
     demo = None
-    if loss_module.uses_demonstrations and demos is not None:
+    if needs.demo and demos is not None:
         keys = loss_module.demo_keys
         demo = demos.sample(cfg.demos.batch_size, **keys).select(*keys.values())
     validation = None
-    if loss_module.uses_validation:
+    if needs.validation:
         observation = loss_module.demo_keys["observation_key"]
         if cfg.loss.validation_batch == "demo" and demo is not None:
             validation = demo.select(observation)  # the meta-objective on the demonstrated states
@@ -72,6 +73,6 @@ def update(
                 skipped[name] += 1
             continue
         optimizers[name].step()
-    if "loss_actor" in out.keys():
+    if loss_module.trained_actor(out):
         target_updater.step()
     return out
