@@ -199,9 +199,9 @@ def make_gild_loss(*, base_loss: Any = None, actor_network: Any = None, qvalue_n
     if demos is None:
         raise ValueError("demonstrations=None and task=None; GILD needs a demonstration set (a path, or a task with a bundled set).")
     base = _base_loss(base_loss, actor_network, qvalue_network, critic_network, action_spec)
-    loss = GILDLoss(base, init=init, **_sizes(base, demos, observation_dim, action_dim), **_drop_in_options(options, demos))
-    if init == "bc":
-        loss.fit_to_behaviour_cloning(demos.data, steps=int(bc_fit_steps))
+    loss = GILDLoss(base, init=init, bc_fit_steps=bc_fit_steps, **_sizes(base, demos, observation_dim, action_dim),
+                    **_drop_in_options(options, demos))
+    loss.prepare(demos)
     return loss
 
 
