@@ -232,3 +232,68 @@ def test_an_unknown_task_id_with_an_explicit_threshold_is_one_sentence():
     message = str(err.value)
     assert message.startswith("make_env: task 'Hoper-v5' is not a Gymnasium id (") and "Hopper" in message
     assert "\n" not in message
+
+
+def _transformed_reference(name: str, sparse: bool):
+    """The env as TorchRL's transforms built it before :class:`EpisodeInfo`: the Gymnasium env under
+    ``GymWrapper`` with float64 info entries, then ``DoubleToFloat``, ``StepCounter``, ``RewardSum``
+    and the two ``EpisodeSum`` transforms."""
+    from torchrl.data import Composite, Unbounded
+    from torchrl.envs import Compose, DoubleToFloat, RewardSum, StepCounter, TransformedEnv
+    from torchrl.envs.libs.gym import GymWrapper, default_info_dict_reader
+
+    from gild_torchrl.envs import INFO_KEYS
+    from gild_torchrl.envs.factory import EpisodeSum
+    from gild_torchrl.envs.sparse import SparseRewardWrapper
+
+    gym_env = SparseRewardWrapper(gym.make(name, disable_env_checker=True), threshold=SPARSE_THRESHOLDS[name], gate=sparse)
+    base = GymWrapper(gym_env, device="cpu")
+    spec = Composite({key: Unbounded((), dtype=torch.float64) for key in INFO_KEYS}, shape=())
+    base.set_info_dict_reader(default_info_dict_reader(list(INFO_KEYS), spec=spec))
+    return TransformedEnv(base, Compose(DoubleToFloat(), StepCounter(), RewardSum(),
+                                        EpisodeSum("dense_reward", "episode_dense_reward"),
+                                        EpisodeSum("sparse_reward", "episode_sparse_reward")))
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_episode_info_gives_what_torchrls_transforms_gave(sparse):
+    """make_env's MuJoCo envs keep their step count and running returns in the Gymnasium env
+    (EpisodeInfo) instead of TorchRL transforms: over several episodes, every entry (observation,
+    rewards, info values, step counts, running sums, flags) has the dtype, shape and value the
+    transforms gave, and so have the specs."""
+    new = make_env("Hopper-v5", sparse=sparse, seed=11)
+    old = _transformed_reference("Hopper-v5", sparse)
+    old.set_seed(11)
+    actions = torch.rand(600, 3, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    rollouts = []
+    for env in (new, old):
+        steps = iter(actions)
+        rollouts.append(env.rollout(600, lambda td: td.set("action", next(steps)), break_when_any_done=False))
+    got, expected = rollouts
+    assert int(expected.get(("next", "done")).sum()) >= 3  # several episodes, so resets are compared too
+    assert set(got.keys(True, True)) == set(expected.keys(True, True))
+    for key in expected.keys(True, True):
+        assert got.get(key).dtype == expected.get(key).dtype, key
+        assert torch.equal(got.get(key), expected.get(key)), key
+    assert new.full_observation_spec == old.full_observation_spec
+    assert new.full_reward_spec == old.full_reward_spec
+
+
+def test_a_resumed_episode_carries_on_its_sums():
+    """continue_episode sets the running counters to a carrier's, as the transforms read theirs from it."""
+    from tensordict import TensorDict
+
+    from gild_torchrl.envs.state import continue_episode
+
+    env = make_env("Hopper-v5", sparse=False, seed=0)
+    td = env.reset()
+    td = env.step(td.set("action", torch.zeros(3)))
+    carrier = TensorDict({"step_count": torch.tensor([41]), "episode_reward": torch.tensor([12.5]),
+                          "episode_dense_reward": torch.tensor([10.25]), "episode_sparse_reward": torch.tensor([3.0])}, [])
+    continue_episode(env, carrier)
+    nxt = env.step(td.get("next").clone().set("action", torch.zeros(3))).get("next")
+    assert int(nxt.get("step_count")) == 42
+    dense = float(nxt.get("dense_reward"))
+    assert nxt.get("episode_dense_reward").item() == pytest.approx(10.25 + dense, abs=1e-5)
+    assert nxt.get("episode_reward").item() == pytest.approx(12.5 + dense, abs=1e-5)  # the dense env's reward
+    assert nxt.get("episode_sparse_reward").item() == pytest.approx(3.0 + float(nxt.get("sparse_reward")), abs=1e-5)

@@ -22,7 +22,8 @@ TASKS = {
 }
 COMMON = ["eval.episodes=2", "network.hidden_sizes=[16,16]", "replay_buffer.batch_size=32", "demos.batch_size=32",
           "loss.diagnostics_interval=10", "logger.progress_bar=false", "seed=3"]
-LOGGED = ("train/loss_actor", "train/loss_qvalue", "train/loss_gild", "gild/meta_utility", "eval/dense_return")
+LOGGED = ("train/loss_actor", "train/loss_qvalue", "train/loss_gild", "gild/meta_utility", "eval/dense_return",
+          "train/episode_dense_return", "train/episode_sparse_return", "train/episode_length")
 
 
 class Killed(Exception):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
+import numpy as np
 import torch
-from torchrl.data import Composite, Unbounded
+from torchrl.data import Bounded, Composite, Unbounded
 from tensordict import TensorDictBase
 from torchrl.envs import Compose, DoubleToFloat, EnvBase, RewardSum, StepCounter, Transform, TransformedEnv
-from torchrl.envs.libs.gym import GymEnv, GymWrapper, default_info_dict_reader, set_gym_backend
+from torchrl.envs.libs.gym import GymWrapper, default_info_dict_reader, set_gym_backend
 
+from gild_torchrl.envs.episode_info import EPISODE_INFO, EpisodeInfo
 from gild_torchrl.envs.pointnav import PointNavEnv
 from gild_torchrl.envs.sparse import SparseRewardWrapper
 from gild_torchrl.tasks import POINTNAV_NAMES, SPARSE_IDS, SPARSE_THRESHOLDS, base_task_id
@@ -18,9 +21,12 @@ __all__ = ["make_env", "EpisodeSum", "POINTNAV_NAMES", "INFO_KEYS"]
 INFO_KEYS = ("dense_reward", "sparse_reward", "x_position")
 
 
-def _info_reader() -> default_info_dict_reader:
-    spec = Composite({key: Unbounded((), dtype=torch.float64) for key in INFO_KEYS}, shape=())
-    return default_info_dict_reader(list(INFO_KEYS), spec=spec)
+def _episode_info_reader() -> default_info_dict_reader:
+    """TorchRL's reader of :class:`EpisodeInfo`'s entries, with their dtypes and shapes."""
+    spec = Composite({key: Unbounded(shape, dtype=torch.from_numpy(np.zeros((), dtype)).dtype)
+                      for key, (dtype, shape) in EPISODE_INFO.items()}, shape=())
+    spec["step_count"] = Bounded(low=0, high=torch.iinfo(torch.int64).max, shape=(1,), dtype=torch.int64)  # StepCounter's
+    return default_info_dict_reader(list(EPISODE_INFO), spec=spec)
 
 
 def make_env(
@@ -72,19 +78,20 @@ def make_env(
         with set_gym_backend("gymnasium"):
             if sparse and threshold is None and not kwargs and base_id in SPARSE_THRESHOLDS:
                 # The registered sparse id (so that the registration itself is what runs).
-                base = GymEnv(f"Sparse{base_id}", device=device)
+                gym_env = gym.make(f"Sparse{base_id}", disable_env_checker=True)  # as TorchRL's GymEnv made it
             else:
-                import gymnasium as gym
-
                 try:
                     gym_env = gym.make(base_id, **kwargs)
                 except gym.error.UnregisteredEnv as err:  # an unknown id: Gymnasium's own suggestion, in one sentence
                     raise ValueError(f"make_env: task {name!r} is not a Gymnasium id ({err}).") from None
                 if threshold is None:
                     threshold = SPARSE_THRESHOLDS.get(base_id)
-                base = GymWrapper(SparseRewardWrapper(gym_env, threshold=threshold, gate=sparse), device=device)
-        base.set_info_dict_reader(_info_reader())
-    transforms = [] if sparse or name not in POINTNAV_NAMES else [_DenseRewardFromInfo()]
+                gym_env = SparseRewardWrapper(gym_env, threshold=threshold, gate=sparse)
+            # float32 observations, step count and episode sums from the Gymnasium env (EpisodeInfo): no transforms
+            base = GymWrapper(EpisodeInfo(gym_env), device=device)
+        base.set_info_dict_reader(_episode_info_reader())
+        return _seeded(TransformedEnv(base), seed)
+    transforms = [] if sparse else [_DenseRewardFromInfo()]
     env = TransformedEnv(
         base,
         Compose(
@@ -96,6 +103,10 @@ def make_env(
             EpisodeSum("sparse_reward", "episode_sparse_reward"),
         ),
     )
+    return _seeded(env, seed)
+
+
+def _seeded(env: TransformedEnv, seed: int | None) -> TransformedEnv:
     if seed is not None:
         env.set_seed(seed)
     return env

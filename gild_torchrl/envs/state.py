@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from tensordict import TensorDictBase
 from torchrl.envs import EnvBase, TransformedEnv
 
+from gild_torchrl.envs.episode_info import RUNNING, EpisodeInfo
 from gild_torchrl.envs.pointnav import PointNavEnv
 
 #: Attributes of Gymnasium's wrappers that change while an episode runs.
@@ -32,10 +34,25 @@ def _base(env: EnvBase) -> EnvBase:
 
 
 def _gym_chain(gym_env) -> list:
+    """The Gymnasium env's wrappers, outermost first, without :class:`EpisodeInfo` (its counters are
+    the collector carrier's: :func:`continue_episode`), so that states saved before it was added match."""
     chain = [gym_env]
     while hasattr(chain[-1], "env"):
         chain.append(chain[-1].env)
-    return chain
+    return [env for env in chain if not isinstance(env, EpisodeInfo)]
+
+
+def continue_episode(env: EnvBase, carrier: TensorDictBase) -> None:
+    """Set an env's :class:`EpisodeInfo` counters (step count, running returns) to the episode in
+    progress in ``carrier`` (the collector's, restored from a checkpoint): the sums go on from there,
+    as TorchRL's ``StepCounter`` / ``RewardSum`` transforms carry them on from the carrier. Envs
+    without it (PointNav, whose transforms read the carrier) are left as they are."""
+    gym_env = getattr(_base(env), "_env", None)
+    while gym_env is not None and not isinstance(gym_env, EpisodeInfo):
+        gym_env = getattr(gym_env, "env", None)
+    if gym_env is None or not all(key in carrier.keys() for key in RUNNING):
+        return
+    gym_env.continue_episode(*(carrier.get(key).reshape(-1)[0].item() for key in RUNNING))
 
 
 def get_env_state(env: EnvBase) -> dict[str, Any]:

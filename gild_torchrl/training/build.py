@@ -7,11 +7,9 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 from tensordict import TensorDictBase
-from tensordict.nn import TensorDictSequential
 from torchrl.collectors import Collector
 from torchrl.data import LazyTensorStorage, TensorDictReplayBuffer
 from torchrl.envs import EnvBase
-from torchrl.modules import AdditiveGaussianModule
 
 from gild_torchrl.algorithms import get_algorithm, make_base_loss
 from gild_torchrl.data import (DemonstrationError, Demonstrations, MissingDemonstrationError, mix, negate_actions, open_demonstrations,
@@ -20,6 +18,7 @@ from gild_torchrl.envs import make_env
 from gild_torchrl.tasks import POINTNAV_NAMES, base_task_id
 from gild_torchrl.modules import make_stochastic_actor
 from gild_torchrl.modules.behaviour_policy import fit_behaviour_policy
+from gild_torchrl.modules.exploration import make_noisy_actor
 from gild_torchrl.objectives import BaseLossWrapper, ForeachSoftUpdate, ObjectiveInputs, get_objective
 from gild_torchrl.optim import make_adam, make_meta_optimizer
 from gild_torchrl.training.config import ConfigError, policy_delay, total_updates, warm_start_setting
@@ -210,26 +209,12 @@ def make_target_updater(cfg: DictConfig, loss_module: BaseLossWrapper) -> Foreac
     return ForeachSoftUpdate(loss_module, tau=cfg.optim.tau)
 
 
-class ClampedGaussianNoise(AdditiveGaussianModule):
-    """TorchRL's additive Gaussian exploration noise, brought back into the action bounds by one
-    clamp: the spec's ``project`` first checks membership (several small ops), which costs more
-    per collected frame than the clamp, and returns the same action."""
-
-    def _add_noise(self, action: torch.Tensor) -> torch.Tensor:
-        noise = torch.normal(mean=self.mean.expand(action.shape), std=self.std.expand(action.shape))
-        low, high = self.spec[self.action_key].space.low, self.spec[self.action_key].space.high
-        return torch.clamp(action + noise * self.sigma, low.expand_as(action), high.expand_as(action))
-
-
 def make_exploration_policy(cfg: DictConfig, loss_module: BaseLossWrapper, env: EnvBase):
     """The collector's policy: a stochastic actor samples its own (SAC); a deterministic one gets N(0, 0.1) added."""
     actor = loss_module.base_loss.actor_network
     if get_algorithm(cfg.algorithm).stochastic_actor:
         return actor
-    noise = ClampedGaussianNoise(
-        spec=env.action_spec_unbatched, sigma_init=1.0, sigma_end=1.0, mean=0.0, std=cfg.network.exploration_std
-    )
-    return TensorDictSequential(actor, noise)
+    return make_noisy_actor(actor, std=float(cfg.network.exploration_std))
 
 
 def make_optimizers(cfg: DictConfig, loss_module: BaseLossWrapper) -> dict[str, torch.optim.Optimizer]:

@@ -29,7 +29,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torchrl.data import LazyTensorStorage, TensorDictReplayBuffer
 
-from gild_torchrl.envs.state import get_env_state, set_env_state
+from gild_torchrl.envs.state import continue_episode, get_env_state, set_env_state
 from gild_torchrl.training.run_dir import CHECKPOINT_DIRS, Progress
 
 COMPLETE = "COMPLETE"
@@ -202,6 +202,7 @@ def resume_collection(restored: Restored, collector, envs: tuple, seed: int) -> 
             carrier.update_(saved)
         else:
             carrier.update(saved)
+        continue_episode(envs[0], carrier)  # the training env's step count and running returns
     else:
         collector.set_seed(seed + restored.progress.frames)
     torch.set_rng_state(restored.rng["torch"])

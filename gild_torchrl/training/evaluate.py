@@ -81,7 +81,7 @@ def gymnasium_core(env: EnvBase):
 
 def _together(policy: Any, envs: list[EnvBase], max_steps: int) -> tuple[list, ...]:
     """One episode per env, stepped together. The sums are float32 running sums, as the env's
-    ``RewardSum`` / ``EpisodeSum`` transforms keep them, so the returns are the ones those give."""
+    ``EpisodeInfo`` keeps them, so the returns are the ones a TorchRL rollout gives."""
     cores = [gymnasium_core(env) for env in envs]
     n = len(cores)
     observations = [torch.as_tensor(core.reset()[0]) for core in cores]
@@ -90,7 +90,7 @@ def _together(policy: Any, envs: list[EnvBase], max_steps: int) -> tuple[list, .
     running = list(range(n))
     with set_exploration_type(ExplorationType.DETERMINISTIC):
         while running:
-            batch = torch.stack([observations[i] for i in running]).to(torch.float32)  # DoubleToFloat's cast
+            batch = torch.stack([observations[i] for i in running]).to(torch.float32)  # the env's float32 observations
             actions = policy(TensorDict({"observation": batch}, batch_size=[len(running)])).get("action")
             still = []
             for i, action in zip(running, actions.numpy()):
@@ -98,7 +98,7 @@ def _together(policy: Any, envs: list[EnvBase], max_steps: int) -> tuple[list, .
                 step = np.array([reward, info["dense_reward"], info["sparse_reward"]]).astype(np.float32)
                 sums[:, i] += step
                 lengths[i] += 1
-                xs[i] = float(np.float32(info["x_position"]))  # DoubleToFloat casts it too
+                xs[i] = float(np.float32(info["x_position"]))  # the env's float32 entry
                 observations[i] = torch.as_tensor(observation)
                 if not (terminated or truncated or lengths[i] >= max_steps):
                     still.append(i)
