@@ -57,7 +57,7 @@ def run_config(task: str, algorithm: str, setting: str, run_dir: Path, overrides
 
 
 def measure(args: argparse.Namespace) -> None:
-    from gild_torchrl.training.loop import trainer
+    from gild_torchrl.training.command import trainer
 
     workdir = Path(tempfile.mkdtemp(prefix="grid_cost_"))
     cases = [(t, a, s) for t in args.tasks for a in args.algorithms for s in args.settings]

@@ -123,3 +123,16 @@ def test_the_run_asks_objectives_only_through_their_hooks():
     found = {path.name: probes for path in sorted(TRAINING.glob("*.py"))
              if (probes := _probes(path.read_text(encoding="utf-8"), classes))}
     assert found == {}
+
+
+def test_each_run_reads_shared_parts_not_the_other_runs_helpers():
+    """The off-policy and on-policy runs share :mod:`~gild_torchrl.training.session`'s parts and import neither
+    each other nor anything by a string (``importlib``): the algorithm's kind picks its run."""
+    files = _module_files()
+    graph = {name: _imports(path, set(files)) for name, path in files.items()}
+    off, on = "gild_torchrl.training.off_policy", "gild_torchrl.training.on_policy"
+    assert "gild_torchrl.training.session" in graph[off] & graph[on]
+    assert on not in graph[off] and off not in graph[on]
+    assert "gild_torchrl.training.loop" not in files
+    uses_importlib = [path.name for path in sorted(TRAINING.glob("*.py")) if "importlib.import_module" in path.read_text()]
+    assert uses_importlib == []

@@ -234,7 +234,7 @@ def test_the_progress_bar_is_drawn_on_a_terminal_that_reports_no_width(monkeypat
 
     from tqdm import tqdm
 
-    from gild_torchrl.training.loop import bar_size
+    from gild_torchrl.training.session import bar_size
 
     leader, follower = os.openpty()  # a new terminal reports 0 columns until someone sets its size
     try:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from tensordict import TensorDict, TensorDictBase, TensorDictParams
@@ -54,9 +54,9 @@ class Algorithm:
     stochastic_actor: bool = False
     #: ``base loss -> {group name: parameters}``: one optimiser each.
     parameter_groups: Callable[[LossModule], dict[str, list[torch.nn.Parameter]]] = actor_and_critic_groups
-    #: ``"module:function"`` of a run of its own (an on-policy one); None: the off-policy loop of
-    #: :mod:`gild_torchrl.training.loop` with a TorchRL loss from ``make_loss``.
-    trainer: str | None = None
+    #: Which run trains it: ``"off_policy"`` (:mod:`gild_torchrl.training.off_policy`, over the TorchRL loss
+    #: from ``make_loss``) or ``"on_policy"`` (:mod:`gild_torchrl.training.on_policy`, TRPO and LOGO).
+    kind: Literal["off_policy", "on_policy"] = "off_policy"
     #: The objectives it runs with; None: every registered (off-policy) objective.
     objectives: tuple[str, ...] | None = None
     #: What the objectives call on its TorchRL loss (:class:`BaseLossAdapter`); None: the adapter of
@@ -65,7 +65,7 @@ class Algorithm:
 
     @property
     def off_policy(self) -> bool:
-        return self.trainer is None
+        return self.kind == "off_policy"
 
 
 ALGORITHMS: Registry[Algorithm] = Registry("algorithm")

@@ -6,5 +6,4 @@ from __future__ import annotations
 
 from gild_torchrl.algorithms.base import Algorithm, register_algorithm
 
-ALGORITHM = register_algorithm(Algorithm("trpo", None, stochastic_actor=True, trainer="gild_torchrl.training.on_policy:train",
-                                         objectives=("rl", "logo")))
+ALGORITHM = register_algorithm(Algorithm("trpo", None, stochastic_actor=True, kind="on_policy", objectives=("rl", "logo")))

@@ -1,5 +1,6 @@
 """The training run, importable: configuration checks, builders, the update, evaluation, logging,
-the run directory, checkpoints and the loop, one concern per module.
+the run directory, checkpoints, the parts of a run's life (``session``), the off-policy and
+on-policy runs and a recipe's body (``command``), one concern per module.
 
 The recipes (``recipes/td3_gild.py`` ...) are thin Hydra entry points around :func:`run`; a
 pipeline of one's own can call :func:`train` with a config composed from ``recipes/config`` or
@@ -31,8 +32,10 @@ from gild_torchrl.training.config import (
     warm_start_setting,
 )
 from gild_torchrl.training.evaluate import evaluate
-from gild_torchrl.training.loop import resume_config, run, run_info, train
+from gild_torchrl.training.command import resume_config, run
+from gild_torchrl.training.off_policy import train
 from gild_torchrl.training.run_dir import Progress, RunDirError, claim_run_dir
+from gild_torchrl.training.session import run_info
 from gild_torchrl.training.update import sample_batch, update
 
 __all__ = [

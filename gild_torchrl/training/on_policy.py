@@ -1,29 +1,29 @@
 """The on-policy run (TRPO and LOGO), on the same run directory, logging, checkpoints and exact
-resume as the off-policy loop: collect a batch with the current stochastic policy, take one LOGO
-(or TRPO) iteration on it, evaluate, checkpoint, log.
+resume as the off-policy run, from the same parts (:mod:`~gild_torchrl.training.session`): collect a
+batch with the current stochastic policy, take one LOGO (or TRPO) iteration on it, evaluate,
+checkpoint, log.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
 import torch
 from omegaconf import DictConfig
-from tqdm import tqdm
 
 from gild_torchrl.objectives.logo import LOGO, demonstration_pairs
+from gild_torchrl.training import run_guard
 from gild_torchrl.training import checkpoint as checkpoints
 from gild_torchrl.training.build import (make_collector, make_demonstrations, make_divergence_batch, make_environment,
                                          make_reference_demonstrations)
 from gild_torchrl.training.evaluate import evaluate
-from gild_torchrl.training.loggers import episode_scalars, log_scalars, make_logger
-from gild_torchrl.training import run_guard
-from gild_torchrl.training.loop import (EvaluationHook, bar_size, checkpoint_due, count_collected, finish_run, finished_already, record_evaluation,
-                                        resume_collection, run_info, start_run, stop_requested)
+from gild_torchrl.training.loggers import episode_scalars, flush_logger, log_scalars, make_logger
 from gild_torchrl.training.provenance import record_launch
 from gild_torchrl.training.run_dir import EVAL_FILE, EvaluationCSV, Progress, write_run_info
+from gild_torchrl.training.session import (EvaluationHook, checkpoint_due, finish_run, finished_already, next_after,
+                                           progress_bar, record_evaluation, resume_collection, rewarded_in, run_info,
+                                           start_run, stop_requested)
 
 
 def make_logo(cfg: DictConfig, env) -> LOGO:
@@ -68,15 +68,17 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
     last_eval: dict[str, Any] = {}
     stopped = "budget"
     timers = dict.fromkeys(("collect", "update", "eval", "log", "checkpoint"), 0.0)
-    bar = tqdm(total=cfg.collector.total_frames, initial=frames, desc=f"trpo+{cfg.loss.objective}",
-               disable=not cfg.logger.progress_bar, unit="frames", file=sys.stdout, mininterval=2.0,
-               **bar_size(sys.stdout))
+    bar = progress_bar(cfg, frames, f"trpo+{cfg.loss.objective}")
     tick = time.perf_counter()
     for data in collector:
         timers["collect"] += time.perf_counter() - tick
         tick = time.perf_counter()
         data = data.reshape(-1)
-        frames = count_collected(progress, data)
+        progress.frames += data.numel()
+        progress.rewarded += rewarded_in(data)
+        if progress.rewarded and progress.first_reward_frame is None:
+            progress.first_reward_frame = progress.frames
+        frames = progress.frames
         out = agent.iteration(data, demo_pairs, optimizers, iteration=progress.updates)  # one iteration per batch
         progress.updates += 1
         collector.update_policy_weights_()
@@ -97,10 +99,14 @@ def train(cfg: DictConfig, on_evaluation: EvaluationHook | None = None) -> dict[
             if divergence_batch is not None:
                 last_eval.update(agent_divergence(agent, divergence_batch))
             timers["eval"] += time.perf_counter() - tick
-            row = record_evaluation(cfg, last_eval, frames, progress, start, evaluations, logger, bar)
+            row = record_evaluation(last_eval, frames, progress.updates, start, evaluations, logger, bar)
+            progress.next_eval = next_after(progress.next_eval, frames, cfg.eval.interval)
             if on_evaluation is not None and on_evaluation(agent, row):
                 stopped, done = "target", True
-        if checkpoint_due(cfg, progress, frames, done, earlier_wall_time, start, logger):
+        if checkpoint_due(cfg, progress, frames, done):
+            progress.next_checkpoint = next_after(progress.next_checkpoint, frames, cfg.checkpoint.interval)
+            progress.wall_time = earlier_wall_time + time.perf_counter() - start
+            flush_logger(logger)
             timers["checkpoint"] += checkpoints.save(run_dir, cfg, agent, optimizers, None, progress,
                                                      collector=collector, envs=(train_env, eval_env))
         bar.update(data.numel())

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from gild_torchrl.training.grid import RUN_KEYS, find_cell, run_id
 from gild_torchrl.training import checkpoint, run_guard
 from gild_torchrl.training.config import command_line_keys
-from gild_torchrl.training.loop import run
+from gild_torchrl.training.command import run
 from gild_torchrl.training.run_dir import RESULT_FILE, read_run_info
 
 
