@@ -21,7 +21,7 @@ from tensordict import TensorDict, TensorDictBase
 from torchrl.trainers.trainers import OptimizationStepper
 
 from gild_torchrl.algorithms import actor_and_critic_groups
-from gild_torchrl.objectives import BaseLossWrapper, ForeachSoftUpdate, MetaLookaheadLoss
+from gild_torchrl.objectives import BaseLossWrapper, ForeachSoftUpdate
 from gild_torchrl.optim import make_adam, make_meta_optimizer
 from gild_torchrl.training.update import update
 
@@ -70,6 +70,7 @@ class GILDOptimizationStepper(OptimizationStepper):
         self.skipped: Counter = Counter()
         self._diagnostics: dict[str, float] | None = None
         self._registered_to = None
+        self._rewarded = False  # the loss was told of the first reward
 
     def register(self, trainer, name: str = "optimization_stepper") -> None:
         if self._registered_to is trainer:
@@ -83,8 +84,7 @@ class GILDOptimizationStepper(OptimizationStepper):
         self._registered_to = trainer
         if trainer.optimization_stepper is None:  # listed in SACTrainer's hooks: the loop calls the stepper
             trainer.optimization_stepper = self
-        if isinstance(loss, MetaLookaheadLoss) and not loss.meta_started:
-            trainer.register_op("pre_epoch", self._start_meta_learning_at_first_reward)
+        trainer.register_op("pre_epoch", self._first_reward)
         if self.log_diagnostics and loss.has_guide:
             trainer.register_op("post_optim_log", self._latest_diagnostics)
 
@@ -115,10 +115,11 @@ class GILDOptimizationStepper(OptimizationStepper):
         diagnostics, self._diagnostics = self._diagnostics, None
         return diagnostics
 
-    def _start_meta_learning_at_first_reward(self, batch: TensorDictBase | None) -> TensorDictBase | None:
-        loss = self._registered_to.loss_module
-        if batch is not None and not loss.meta_started and bool((batch.get(("next", "reward")) != 0).any()):
-            loss.start_meta_learning()
+    def _first_reward(self, batch: TensorDictBase | None) -> TensorDictBase | None:
+        """The loss's ``on_first_reward`` hook, once, at the first batch that holds a reward."""
+        if batch is not None and not self._rewarded and bool((batch.get(("next", "reward")) != 0).any()):
+            self._rewarded = True
+            self._registered_to.loss_module.on_first_reward()
         return batch
 
     def state_dict(self) -> dict[str, Any]:
