@@ -139,14 +139,14 @@ def run_recipe(run_dir: Path, *overrides: str):
 
 
 def test_a_registered_objective_runs_through_a_recipe(tmp_path, toy_objective):
-    loss = run_recipe(tmp_path / "run", "loss.objective=action_norm", "+loss.coeff=0.5")
+    loss = run_recipe(tmp_path / "run", "loss.objective=action_norm", "+loss.coeff=0.5", "env.sparse=false")
     assert isinstance(loss, ActionNormLoss) and loss.coeff == 0.5 and loss.prepared_with is None
     # its default warm start (30 actor updates of TD3's 100 = 200 updates / policy delay 2), then plain RL
     assert loss.warm_start_updates == 30 and loss.num_guided_updates == 30 and loss.num_updates == 200
     assert loss.validation_batches == 30  # the run sampled the batches it declared, on its guided updates alone
     assert float(loss.scale.detach()) != 0.0  # its extra parameter group got an optimiser that stepped it
     result = json.loads((tmp_path / "run" / "result.json").read_text())
-    assert loss.rewards_seen == (result["first_reward_frame"] is not None)  # told once, at the first reward
+    assert result["first_reward_frame"] == 100 and loss.rewards_seen == 1  # dense rewards: told once, at the first batch
     events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
     events.Reload()
     assert {"gild/action_norm", "train/loss_actor", "gild/guided_updates", "gild/action_norm_scale",
