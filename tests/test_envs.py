@@ -247,7 +247,7 @@ def _transformed_reference(name: str, sparse: bool):
     from gild_torchrl.envs.sparse import SparseRewardWrapper
 
     gym_env = SparseRewardWrapper(gym.make(name, disable_env_checker=True), threshold=SPARSE_THRESHOLDS[name], gate=sparse)
-    base = GymWrapper(gym_env, device="cpu")
+    base = GymWrapper(gym_env)  # make_env's default: TensorDicts that name no device
     spec = Composite({key: Unbounded((), dtype=torch.float64) for key in INFO_KEYS}, shape=())
     base.set_info_dict_reader(default_info_dict_reader(list(INFO_KEYS), spec=spec))
     return TransformedEnv(base, Compose(DoubleToFloat(), StepCounter(), RewardSum(),

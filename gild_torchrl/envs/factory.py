@@ -21,19 +21,27 @@ __all__ = ["make_env", "EpisodeSum", "POINTNAV_NAMES", "INFO_KEYS"]
 INFO_KEYS = ("dense_reward", "sparse_reward", "x_position")
 
 
+class _EpisodeInfoReader(default_info_dict_reader):
+    """TorchRL's info reader for :class:`EpisodeInfo`'s entries, which are always there: one
+    ``update`` of tensors instead of a validated ``set`` of each numpy value (half the cost per step)."""
+
+    def __call__(self, info_dict: dict, tensordict: TensorDictBase) -> TensorDictBase:
+        return tensordict.update({key: torch.as_tensor(info_dict[key]) for key in self.keys})
+
+
 def _episode_info_reader() -> default_info_dict_reader:
-    """TorchRL's reader of :class:`EpisodeInfo`'s entries, with their dtypes and shapes."""
+    """The reader of :class:`EpisodeInfo`'s entries, with their dtypes and shapes."""
     spec = Composite({key: Unbounded(shape, dtype=torch.from_numpy(np.zeros((), dtype)).dtype)
                       for key, (dtype, shape) in EPISODE_INFO.items()}, shape=())
     spec["step_count"] = Bounded(low=0, high=torch.iinfo(torch.int64).max, shape=(1,), dtype=torch.int64)  # StepCounter's
-    return default_info_dict_reader(list(EPISODE_INFO), spec=spec)
+    return _EpisodeInfoReader(list(EPISODE_INFO), spec=spec)
 
 
 def make_env(
     name: str,
     sparse: bool = True,
     seed: int | None = None,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     threshold: float | None = None,
     batch_size: int | tuple[int, ...] = (),
     **kwargs,
@@ -47,7 +55,8 @@ def make_env(
         sparse: gate the reward (training); ``False`` gives the dense task (evaluation, demos);
             both write the dense and the gated reward as info entries.
         seed: seeds the env (``env.set_seed``) when given.
-        device: device of the env's tensordicts.
+        device: device of the env's tensordicts; ``None`` (the default): CPU tensors in TensorDicts
+            that name no device, TorchRL's cheapest path per step (PointNav's are on ``"cpu"`` then).
         threshold: gate distance; defaults to the paper's value for its four tasks (a dense env
             of another id without threshold reports ``sparse_reward == dense_reward``).
         batch_size: PointNav only (the MuJoCo tasks are single envs; batch them with ParallelEnv).
@@ -61,7 +70,7 @@ def make_env(
     ``done``/``terminated``/``truncated``.
     """
     if name in POINTNAV_NAMES:
-        base: EnvBase = PointNavEnv(batch_size=batch_size, device=device, **kwargs)
+        base: EnvBase = PointNavEnv(batch_size=batch_size, device=device or "cpu", **kwargs)
     else:
         if batch_size not in ((), [], None, 1, (1,)):
             raise ValueError(

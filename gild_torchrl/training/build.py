@@ -68,7 +68,7 @@ def make_collector(cfg: DictConfig, train_env: EnvBase, policy, collected_frames
         frames_per_batch=fpb,
         total_frames=-(-remaining // fpb) * fpb,
         init_random_frames=max(int(c.init_random_frames) - collected_frames, 0),
-        device=c.device or "cpu",
+        device=c.device or None,  # None: CPU TensorDicts that name no device, as the env's (cheaper per frame)
         reset_at_each_iter=False,
         auto_register_policy_transforms=False,  # the MLP policies need no InitTracker (torchrl 0.14 warns otherwise)
     )
