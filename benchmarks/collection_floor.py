@@ -29,9 +29,9 @@ from torchrl.envs.libs.gym import GymWrapper
 from benchmarks.plain_loop import TensorReplay
 from benchmarks.plain_reference import PLAIN
 from gild_torchrl.envs import make_env, register_sparse_envs
-from gild_torchrl.modules import make_td3_loss
+from gild_torchrl.algorithms.td3 import make_td3_loss
 from gild_torchrl.modules.exploration import make_noisy_actor
-from gild_torchrl.training.loop import skip_absent_pandas_probe
+from gild_torchrl.training.session import skip_absent_pandas_probe
 
 REPLAY_KEYS = ["observation", "action", ("next", "observation"), ("next", "reward"), ("next", "done"),
                ("next", "terminated")]
