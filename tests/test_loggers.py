@@ -50,10 +50,21 @@ def test_csv_logger_writes_the_same_tags(tmp_path, tensorboard_tags):
 def test_wandb_offline_logger_writes_the_same_tags(tmp_path, monkeypatch, tensorboard_tags):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
+    import time
+
+    import wandb
+
     train_with("wandb", tmp_path / "run")
+    wandb.teardown()  # wandb's service process writes the file; this waits for it to stop
     (log,) = (tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb")
-    data = log.read_bytes()  # the run's records: protobuf, its keys as plain UTF-8
-    assert all(tag.encode() in data for tag in tensorboard_tags), sorted(t for t in tensorboard_tags if t.encode() not in data)
+    deadline = time.monotonic() + 30  # and, on a loaded machine, for its last block to reach the disk
+    while True:
+        data = log.read_bytes()  # the run's records: protobuf, its keys as plain UTF-8
+        missing = sorted(t for t in tensorboard_tags if t.encode() not in data)
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert not missing, missing
 
 
 def test_mlflow_logger_writes_the_same_tags_to_a_local_file_store(tmp_path, tensorboard_tags):
