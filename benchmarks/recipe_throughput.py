@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+if __name__ == "__main__":  # run as a file: this repository's benchmarks package, not one an installed dependency ships
+    sys.path.insert(0, str(ROOT))
 
 from hydra import compose, initialize_config_dir  # noqa: E402
 
