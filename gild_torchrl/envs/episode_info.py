@@ -76,7 +76,3 @@ class EpisodeInfo(gym.Wrapper):
         """Carry on an episode from its counters (a resumed run's, read from its collector's carrier)."""
         self._steps = int(step_count)
         self._sums = np.array([episode_reward, episode_dense_reward, episode_sparse_reward], dtype=np.float32)
-
-    def running(self) -> dict[str, Any]:
-        """The episode's counters now, by the names of :data:`RUNNING`."""
-        return dict(zip(RUNNING, (self._steps, *self._sums.tolist())))
